@@ -1,0 +1,200 @@
+"""`brobygger`: reindex, ask, chat, run, eval. Errors are one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.errors import BrobyggerError
+from bot.knowledge.models import LANGUAGES
+from bot.retrieval.search import SearchResult
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("bot")
+
+
+def setup_logging(level: str) -> None:
+    """Our loggers at the configured level; chatty libraries only when something is wrong."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("bot").setLevel(level)
+    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _service(settings: Settings, *, build_if_missing: bool, err: TextIO) -> Any:
+    from bot.services.search import SearchService
+
+    service = SearchService(settings)
+    if service.load(build_if_missing=build_if_missing):
+        print(f"Built the index in {settings.index_dir} (it was missing).", file=err)
+    elif service.is_stale():
+        print("The knowledge changed since the index was built; rebuilding it now.", file=err)
+        report = service.rebuild()
+        for problem in report.problems:
+            print(f"warning: {problem}", file=err)
+    return service
+
+
+def result_json(result: SearchResult, documents: dict[str, str]) -> dict[str, Any]:
+    """The `ask --json` contract (DESIGN.md): keep keys and meaning stable."""
+    return {
+        "query": result.query,
+        "lang": result.lang,
+        "answered": result.answered,
+        "results": [
+            {
+                "rank": hit.rank,
+                "score": round(hit.score, 4),
+                "document": documents.get(hit.chunk.document,
+                                          f"knowledge/documents/{hit.chunk.document}.md"),
+                "title": hit.chunk.title,
+                "lang": hit.chunk.lang,
+                "text": hit.chunk.text,
+            }
+            for hit in result.hits
+        ],
+    }
+
+
+def result_text(result: SearchResult, documents: dict[str, str]) -> str:
+    lines = [f"Question ({result.lang}): {result.query}"]
+    if not result.answered:
+        lines.append("I could not find a good answer to that in the knowledge base. "
+                     "I know about NEET projects, meetings, conference takeaways and success "
+                     "factors - try asking about one of those.")
+        if result.hits:
+            lines.append("Closest passages (probably not what you are looking for):")
+    for hit in result.hits:
+        source = documents.get(hit.chunk.document, hit.chunk.document)
+        lines.append(f"\n{hit.rank}. {hit.chunk.title} [{hit.chunk.lang}] - {source} "
+                     f"(score {hit.score:.2f})")
+        lines.extend("   " + line for line in hit.chunk.text.splitlines())
+    return "\n".join(lines)
+
+
+def _questions(source: str) -> list[str]:
+    stream: Iterable[str] = sys.stdin if source == "-" else Path(source).read_text(
+        encoding="utf-8").splitlines()
+    return [line.strip() for line in stream if line.strip()]
+
+
+def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.services.search import SearchService
+
+    service = SearchService(settings)
+    started = time.perf_counter()
+    report = service.rebuild()
+    for problem in report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    meta = report.meta
+    print(f"Indexed {meta.documents} documents as {meta.chunks} chunks with {meta.model} "
+          f"({meta.dimension} dimensions, {meta.dense_index} index) in "
+          f"{time.perf_counter() - started:.1f} s -> {settings.index_dir}")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s) in the knowledge base were skipped (see above).")
+    return 0
+
+
+def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.questions and not args.question:
+        raise BrobyggerError("ask needs a QUESTION, or --questions FILE (- for stdin)")
+    questions = _questions(args.questions) if args.questions else [" ".join(args.question)]
+    if not args.questions and not questions[0].strip():
+        raise BrobyggerError("the question is empty")
+    service = _service(settings, build_if_missing=True, err=sys.stderr)
+    documents = {doc.id: doc.path for doc in service.knowledge.documents.values()}
+    results = service.ask_many(questions, top_k=args.top_k, lang=args.lang)
+    for result in results:
+        if args.json:
+            print(json.dumps(result_json(result, documents), ensure_ascii=False))
+        else:
+            print(result_text(result, documents) + ("\n" if len(results) > 1 else ""))
+    return 0
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console import run_console
+
+    service = _service(settings, build_if_missing=True, err=sys.stderr)
+    return run_console(settings, service, user_id=args.user_id, language=args.lang)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import run_bot
+
+    settings.require_token()
+    return run_bot(settings)
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.evaluation import run_evaluation
+
+    service = _service(settings, build_if_missing=True, err=sys.stderr)
+    return run_evaluation(service, Path(args.questions_file), output=args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brobygger",
+        description="Brobygger: answers about NEET projects, meetings, conference takeaways and "
+                    "success factors from the documents in knowledge/.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("reindex", help="build the search index from knowledge/ and swap it in")
+
+    ask = sub.add_parser("ask", help="answer a question from the knowledge base")
+    ask.add_argument("question", nargs="*", help="the question, in English, Swedish or Danish")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("--top-k", type=int, default=5, metavar="K", help="passages to show (1-50)")
+    ask.add_argument("--lang", choices=LANGUAGES, help="the question's language (default: guess)")
+    ask.add_argument("--questions", metavar="FILE",
+                     help="one question per line; '-' reads stdin; the model loads once")
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal (no Telegram needed)")
+    chat.add_argument("--lang", choices=LANGUAGES, default=None, help="your language")
+    chat.add_argument("--user-id", type=int, default=1, help="pretend to be this Telegram user")
+
+    sub.add_parser("run", help="run the Telegram bot (long polling, or webhook if WEBHOOK_URL)")
+
+    evaluation = sub.add_parser("eval", help="measure retrieval quality against the baselines")
+    evaluation.add_argument("--questions-file", default="benchmarks/data/questions.yaml")
+    evaluation.add_argument("--output", default=None, help="also write the report (Markdown)")
+    return parser
+
+
+COMMANDS = {"reindex": cmd_reindex, "ask": cmd_ask, "chat": cmd_chat, "run": cmd_run,
+            "eval": cmd_eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "ask" and not 1 <= args.top_k <= 50:
+        print("brobygger: error: --top-k must be between 1 and 50", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        return COMMANDS[args.command](settings, args)
+    except BrobyggerError as error:
+        print(f"brobygger: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+    except FileNotFoundError as error:
+        print(f"brobygger: error: file not found: {error.filename}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

