@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         setup_logging(settings.log_level)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("PTB_TIMEDELTA", "true")  # durations as timedelta (PTB 22 default soon)
         return COMMANDS[args.command](settings, args)
     except BrobyggerError as error:
         print(f"brobygger: error: {error}", file=sys.stderr)

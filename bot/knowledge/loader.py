@@ -550,3 +550,16 @@ def load_knowledge(root: Path) -> KnowledgeBase:
         problems=tuple(report.problems),
         checksum=knowledge_checksum(root) if root.is_dir() else "",
     )
+
+
+def check_document(path: Path, root: Path) -> tuple[Document | None, list[Problem]]:
+    """One document file judged by exactly the rules `load_knowledge` applies, so an upload can
+    be refused with line numbers before it ever touches the knowledge directory."""
+    report = _Report(root)
+    try:
+        return _load_document(path, report), report.problems
+    except _Invalid as invalid:
+        report.add(path, invalid.line, invalid.message)
+    except OSError as error:
+        report.add(path, 1, f"cannot read the file: {error.strerror or error}")
+    return None, report.problems

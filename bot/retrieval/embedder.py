@@ -64,6 +64,9 @@ class Embedder:
             if self._model is None:
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # "Loading weights" bars on every start
 
                 path = resolve_model(self.name)
                 try:
@@ -81,7 +84,12 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        model = self.model
+        # sentence-transformers 6 renamed the method; older releases only have the first name
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dim = getter()
         assert dim is not None
         return int(dim)
 
@@ -117,12 +125,16 @@ class BatchingEncoder:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
 
     async def encode(self, text: str) -> Vectors:
         """The normalised vector of one query (shape (dim,))."""
         loop = asyncio.get_running_loop()
-        if self._queue is None or self._worker is None or self._worker.done():
+        if self._loop is not loop or self._queue is None or self._worker is None or (
+            self._worker.done()
+        ):
+            self._loop = loop
             self._queue = asyncio.Queue()
             self._worker = loop.create_task(self._run(self._queue))
         future: asyncio.Future[Vectors] = loop.create_future()

@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,11 @@ class LoadedIndex:
     dense: Any  # faiss.Index
     vectors: Vectors | None  # kept for exact scoring when the dense index is exact
     lexical: bm25s.BM25
+
+    @cached_property
+    def chunk_map(self) -> dict[str, Chunk]:
+        """Chunks by id, to swap a catalog card for the same card in the reader's language."""
+        return {chunk.id: chunk for chunk in self.chunks}
 
 
 def current_build(index_dir: Path) -> Path | None:

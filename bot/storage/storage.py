@@ -578,27 +578,52 @@ def _prepare_file(path: Path) -> None:
     os.close(fd)
 
 
-async def _configure(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
-    """Set per-connection pragmas and reject files that are not healthy SQLite databases.
+def _is_locked(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
-    The pragmas are outside any transaction because SQLite ignores
-    ``foreign_keys`` and refuses ``journal_mode`` changes inside one.
+
+async def _configure(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
+    """Set per-connection pragmas, retrying while another process holds a lock.
+
+    The retry loop exists for switching a new file to WAL: that needs an
+    exclusive lock, and when two processes create the file at once SQLite
+    reports the lock conflict immediately (to avoid deadlock) instead of
+    waiting ``busy_timeout``. Every pragma here is idempotent, so repeating
+    them all is safe.
     """
-    try:
-        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        # The first statement that reads the header: garbage fails here.
-        rows = list(await conn.execute_fetchall("PRAGMA quick_check"))
-        if [tuple(row) for row in rows] != [("ok",)]:
-            problems = "; ".join(str(row[0]) for row in rows[:5])
-            raise StorageError(f"database {path} is corrupt: {problems}")
-        mode = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
-        if not mode or str(mode[0][0]).lower() != "wal":
-            raise StorageError(f"database {path} cannot use WAL journal mode")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL
-        await conn.execute("PRAGMA secure_delete = ON")
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"{path} is not a usable SQLite database: {exc}") from exc
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + busy_timeout
+    while True:
+        try:
+            await _apply_pragmas(conn, path, busy_timeout)
+            return
+        except sqlite3.DatabaseError as exc:
+            if not _is_locked(exc):
+                raise StorageError(f"{path} is not a usable SQLite database: {exc}") from exc
+            if loop.time() >= deadline:
+                raise StorageError(f"database {path} is locked by another process") from exc
+        await asyncio.sleep(0.05)
+
+
+async def _apply_pragmas(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
+    """Configure the connection and reject files that are not healthy SQLite databases.
+
+    Runs outside any transaction because SQLite ignores ``foreign_keys`` and
+    refuses ``journal_mode`` changes inside one.
+    """
+    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    # The first statement that reads the header: garbage fails here.
+    mode = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
+    if not mode or str(mode[0][0]).lower() != "wal":
+        raise StorageError(f"database {path} cannot use WAL journal mode")
+    rows = list(await conn.execute_fetchall("PRAGMA quick_check"))
+    if [tuple(row) for row in rows] != [("ok",)]:
+        problems = "; ".join(str(row[0]) for row in rows[:5])
+        raise StorageError(f"database {path} is corrupt: {problems}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
+    await conn.execute("PRAGMA secure_delete = ON")
 
 
 async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:

@@ -1,0 +1,131 @@
+"""Jinja2 rendering for every reply, and splitting replies to fit Telegram's 4096 limit.
+
+Templates produce Telegram HTML (parse mode HTML): autoescape is on, so anything that comes from a
+user or a document is escaped; only the templates' own tags reach Telegram as markup.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from bot.i18n import Translator, translate
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+TELEGRAM_LIMIT = 4096
+COUNTRY_NAMES = {
+    "en": {"SE": "Sweden", "DK": "Denmark", "DE": "Germany", "PL": "Poland", "MT": "Malta",
+           "IT": "Italy", "HR": "Croatia", "RO": "Romania", "SI": "Slovenia", "LU": "Luxembourg",
+           "LT": "Lithuania", "FI": "Finland", "NO": "Norway", "EE": "Estonia", "LV": "Latvia"},
+    "sv": {"SE": "Sverige", "DK": "Danmark", "DE": "Tyskland", "PL": "Polen", "MT": "Malta",
+           "IT": "Italien", "HR": "Kroatien", "RO": "Rumänien", "SI": "Slovenien",
+           "LU": "Luxemburg", "LT": "Litauen", "FI": "Finland", "NO": "Norge", "EE": "Estland",
+           "LV": "Lettland"},
+    "da": {"SE": "Sverige", "DK": "Danmark", "DE": "Tyskland", "PL": "Polen", "MT": "Malta",
+           "IT": "Italien", "HR": "Kroatien", "RO": "Rumænien", "SI": "Slovenien",
+           "LU": "Luxembourg", "LT": "Litauen", "FI": "Finland", "NO": "Norge", "EE": "Estland",
+           "LV": "Letland"},
+}
+
+
+def format_date(value: date | datetime, lang: str) -> str:
+    """A date people read naturally in their language, e.g. 3 October 2026 / 3 oktober 2026."""
+    month = translate(lang, f"common.month_{value.month}")
+    return f"{value.day} {month} {value.year}"
+
+
+def format_day_month(day: int, month: int, lang: str) -> str:
+    return f"{day} {translate(lang, f'common.month_{month}')}"
+
+
+class Renderer:
+    """One Jinja2 environment for the process; `render(template, lang, **context)`."""
+
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=StrictUndefined,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["country"] = lambda code, lang: COUNTRY_NAMES.get(lang, {}).get(code, code)
+
+    def render(self, template: str, lang: str, **context: Any) -> str:
+        t = Translator(lang)
+        text = self.env.get_template(f"{template}.html.j2").render(
+            t=t, lang=t.lang,
+            fmt_date=lambda value: format_date(value, t.lang),
+            fmt_day_month=lambda day, month: format_day_month(day, month, t.lang),
+            **context,
+        )
+        return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
+_PIECE_RE = re.compile(r"(<[^>]+>|&#?\w+;)")
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_html(html: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split Telegram HTML into messages under `limit`: at paragraph boundaries when possible,
+    then at line breaks, then at spaces. Tags open at a cut are closed and reopened, and no cut
+    falls inside a tag or an entity, so every part parses on its own."""
+    if _utf16_len(html) <= limit:
+        return [html] if html.strip() else []
+    budget = limit - 256  # room for closing and reopening tags at a cut
+    parts: list[str] = []
+    current = ""
+    open_tags: list[tuple[str, str]] = []  # (name, full opening tag)
+
+    def fits(text: str) -> bool:
+        return _utf16_len(current) + _utf16_len(text) <= budget
+
+    def append(text: str) -> None:
+        nonlocal current
+        for match in _TAG_RE.finditer(text):
+            name = match.group(2).lower()
+            if not match.group(1):
+                open_tags.append((name, match.group(0)))
+            elif open_tags and open_tags[-1][0] == name:
+                open_tags.pop()
+        current += text
+
+    def flush() -> None:
+        nonlocal current
+        closing = "".join(f"</{name}>" for name, _ in reversed(open_tags))
+        if current.strip():
+            parts.append((current.rstrip() + closing).strip())
+        current = "".join(tag for _, tag in open_tags)
+
+    for block in re.split(r"(?<=\n\n)", html):
+        if not fits(block) and current.strip():
+            flush()
+        if fits(block):
+            append(block)
+            continue
+        for piece in (p for p in _PIECE_RE.split(block) if p):
+            if piece.startswith(("<", "&")):
+                if not fits(piece):
+                    flush()
+                append(piece)
+                continue
+            while not fits(piece):
+                room = max(budget - _utf16_len(current), 1)
+                cut = max(piece.rfind("\n", 0, room), piece.rfind(" ", 0, room))
+                if cut <= 0:
+                    cut = room if current.strip() == "" else 0
+                append(piece[:cut])
+                piece = piece[cut:].lstrip(" ")
+                flush()
+            append(piece)
+    flush()
+    return [part for part in parts if part.strip()]
