@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.request import BaseRequest
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -17,6 +16,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import BaseRequest
 
 from bot.handlers import admin, errors, meetings, privacy, projects, questions, start, takeaways
 from bot.services.container import Services
@@ -45,8 +45,9 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
         app.add_handler(CommandHandler("reindex", admin.reindex, filters=admins, block=False))
         app.add_handler(CommandHandler("stats", admin.stats, filters=admins))
         app.add_handler(CommandHandler("gaps", admin.gaps, filters=admins))
-        app.add_handler(MessageHandler(filters.Document.ALL & admins, admin.upload_document,
-                                       block=False))
+        app.add_handler(
+            MessageHandler(filters.Document.ALL & admins, admin.upload_document, block=False)
+        )
 
     app.add_handler(CallbackQueryHandler(start.language_button, pattern=r"^lang:"))
     app.add_handler(CallbackQueryHandler(start.role_button, pattern=r"^role:"))
@@ -59,16 +60,25 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
     app.add_handler(CallbackQueryHandler(start.unknown_button))  # stale or forged data
 
     # Free text is a question (in groups only when the bot is addressed); must follow commands.
-    app.add_handler(MessageHandler(
-        filters.TEXT & ~filters.COMMAND & private_or_addressed & filters.UpdateType.MESSAGE,
-        questions.ask, block=False,
-    ))
-    app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE,
-                                   start.unknown_command))
-    app.add_handler(MessageHandler(
-        filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.COMMAND,
-        start.unsupported_message,
-    ))
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & private_or_addressed & filters.UpdateType.MESSAGE,
+            questions.ask,
+            block=False,
+        )
+    )
+    app.add_handler(
+        MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, start.unknown_command)
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE
+            & filters.UpdateType.MESSAGE
+            & ~filters.TEXT
+            & ~filters.COMMAND,
+            start.unsupported_message,
+        )
+    )
     app.add_error_handler(errors.on_error)
 
 
@@ -87,11 +97,15 @@ def build_application(
             app.bot_data["services"] = await Services.create(settings)
         await start.publish_commands(app)
         if app.job_queue is not None:
-            app.job_queue.run_repeating(meetings.send_due_reminders,
-                                        interval=REMINDER_SWEEP_SECONDS, first=1.0,
-                                        name="reminders")
-            app.job_queue.run_repeating(privacy.purge_old_questions, interval=6 * 3600,
-                                        first=5.0, name="retention")
+            app.job_queue.run_repeating(
+                meetings.send_due_reminders,
+                interval=REMINDER_SWEEP_SECONDS,
+                first=1.0,
+                name="reminders",
+            )
+            app.job_queue.run_repeating(
+                privacy.purge_old_questions, interval=6 * 3600, first=5.0, name="retention"
+            )
 
     async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         existing = app.bot_data.get("services")
@@ -112,7 +126,8 @@ def build_application(
     else:
         builder = builder.connect_timeout(10.0).read_timeout(30.0)
     if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        limiter: Any = AIORateLimiter(max_retries=3)  # PTB types it for the default context only
+        builder = builder.rate_limiter(limiter)
     app = builder.build()
     if services is not None:
         app.bot_data["services"] = services
@@ -124,8 +139,9 @@ def run_bot(settings: Settings) -> int:
     """Long polling by default; a webhook when WEBHOOK_URL is set (secret checked by PTB)."""
     app = build_application(settings)
     if settings.webhook_url:
-        log.info("starting in webhook mode on %s:%s", settings.webhook_listen,
-                 settings.webhook_port)
+        log.info(
+            "starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port
+        )
         app.run_webhook(
             listen=settings.webhook_listen,
             port=settings.webhook_port,

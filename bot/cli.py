@@ -22,8 +22,11 @@ log = logging.getLogger("bot")
 
 def setup_logging(level: str) -> None:
     """Our loggers at the configured level; chatty libraries only when something is wrong."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING,
+        stream=sys.stderr,
+    )
     logging.getLogger("bot").setLevel(level)
     for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -53,8 +56,9 @@ def result_json(result: SearchResult, documents: dict[str, str]) -> dict[str, An
             {
                 "rank": hit.rank,
                 "score": round(hit.score, 4),
-                "document": documents.get(hit.chunk.document,
-                                          f"knowledge/documents/{hit.chunk.document}.md"),
+                "document": documents.get(
+                    hit.chunk.document, f"knowledge/documents/{hit.chunk.document}.md"
+                ),
                 "title": hit.chunk.title,
                 "lang": hit.chunk.lang,
                 "text": hit.chunk.text,
@@ -67,22 +71,26 @@ def result_json(result: SearchResult, documents: dict[str, str]) -> dict[str, An
 def result_text(result: SearchResult, documents: dict[str, str]) -> str:
     lines = [f"Question ({result.lang}): {result.query}"]
     if not result.answered:
-        lines.append("I could not find a good answer to that in the knowledge base. "
-                     "I know about NEET projects, meetings, conference takeaways and success "
-                     "factors - try asking about one of those.")
+        lines.append(
+            "I could not find a good answer to that in the knowledge base. "
+            "I know about NEET projects, meetings, conference takeaways and success "
+            "factors - try asking about one of those."
+        )
         if result.hits:
             lines.append("Closest passages (probably not what you are looking for):")
     for hit in result.hits:
         source = documents.get(hit.chunk.document, hit.chunk.document)
-        lines.append(f"\n{hit.rank}. {hit.chunk.title} [{hit.chunk.lang}] - {source} "
-                     f"(score {hit.score:.2f})")
+        lines.append(
+            f"\n{hit.rank}. {hit.chunk.title} [{hit.chunk.lang}] - {source} (score {hit.score:.2f})"
+        )
         lines.extend("   " + line for line in hit.chunk.text.splitlines())
     return "\n".join(lines)
 
 
 def _questions(source: str) -> list[str]:
-    stream: Iterable[str] = sys.stdin if source == "-" else Path(source).read_text(
-        encoding="utf-8").splitlines()
+    stream: Iterable[str] = (
+        sys.stdin if source == "-" else Path(source).read_text(encoding="utf-8").splitlines()
+    )
     return [line.strip() for line in stream if line.strip()]
 
 
@@ -95,9 +103,11 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
     meta = report.meta
-    print(f"Indexed {meta.documents} documents as {meta.chunks} chunks with {meta.model} "
-          f"({meta.dimension} dimensions, {meta.dense_index} index) in "
-          f"{time.perf_counter() - started:.1f} s -> {settings.index_dir}")
+    print(
+        f"Indexed {meta.documents} documents as {meta.chunks} chunks with {meta.model} "
+        f"({meta.dimension} dimensions, {meta.dense_index} index) in "
+        f"{time.perf_counter() - started:.1f} s -> {settings.index_dir}"
+    )
     if report.problems:
         print(f"{len(report.problems)} problem(s) in the knowledge base were skipped (see above).")
     return 0
@@ -145,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brobygger",
         description="Brobygger: answers about NEET projects, meetings, conference takeaways and "
-                    "success factors from the documents in knowledge/.",
+        "success factors from the documents in knowledge/.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -156,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
     ask.add_argument("--top-k", type=int, default=5, metavar="K", help="passages to show (1-50)")
     ask.add_argument("--lang", choices=LANGUAGES, help="the question's language (default: guess)")
-    ask.add_argument("--questions", metavar="FILE",
-                     help="one question per line; '-' reads stdin; the model loads once")
+    ask.add_argument(
+        "--questions",
+        metavar="FILE",
+        help="one question per line; '-' reads stdin; the model loads once",
+    )
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal (no Telegram needed)")
     chat.add_argument("--lang", choices=LANGUAGES, default=None, help="your language")
@@ -171,8 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"reindex": cmd_reindex, "ask": cmd_ask, "chat": cmd_chat, "run": cmd_run,
-            "eval": cmd_eval}
+COMMANDS = {
+    "reindex": cmd_reindex,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "run": cmd_run,
+    "eval": cmd_eval,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         setup_logging(settings.log_level)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("PTB_TIMEDELTA", "true")  # durations as timedelta (PTB 22 default soon)
+        os.environ.setdefault(
+            "PTB_TIMEDELTA", "true"
+        )  # durations as timedelta (PTB 22 default soon)
         return COMMANDS[args.command](settings, args)
     except BrobyggerError as error:
         print(f"brobygger: error: {error}", file=sys.stderr)

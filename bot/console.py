@@ -70,16 +70,24 @@ class ConsoleRequest(BaseRequest):
         return None
 
     def _message(self, chat_id: int, message_id: int, **fields: Any) -> dict[str, Any]:
-        return {"message_id": message_id, "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER, **fields}
+        return {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": BOT_USER,
+            **fields,
+        }
 
     def _show(self, message_id: int, text: str, markup: Any, edited: bool) -> None:
         prefix = "(edited) " if edited else ""
         self.out.write(f"\n🤖 {prefix}{html_to_terminal(text, self.color)}\n")
         if isinstance(markup, str):
             markup = json.loads(markup)
-        buttons = [(b.get("text", ""), b.get("callback_data") or "url:" + b.get("url", ""))
-                   for row in (markup or {}).get("inline_keyboard", []) for b in row]
+        buttons = [
+            (b.get("text", ""), b.get("callback_data") or "url:" + b.get("url", ""))
+            for row in (markup or {}).get("inline_keyboard", [])
+            for b in row
+        ]
         if buttons:
             self.keyboards[message_id] = buttons
             self.last_keyboard = message_id
@@ -87,10 +95,16 @@ class ConsoleRequest(BaseRequest):
             self.out.write(f"   {labels}\n")
         self.out.flush()
 
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         read_timeout: Any = None, write_timeout: Any = None,
-                         connect_timeout: Any = None, pool_timeout: Any = None,
-                         ) -> tuple[int, bytes]:
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
         api = url.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
         result: Any = True
@@ -117,9 +131,11 @@ class ConsoleRequest(BaseRequest):
             target = self.downloads / Path(name).name
             target.write_bytes(data if isinstance(data, bytes) else bytes(data))
             self.out.write(f"\n📎 {params.get('caption') or ''} → saved to {target}\n")
-            result = self._message(chat_id, next(self.message_ids),
-                                   document={"file_id": "local", "file_unique_id": "local",
-                                             "file_name": name})
+            result = self._message(
+                chat_id,
+                next(self.message_ids),
+                document={"file_id": "local", "file_unique_id": "local", "file_name": name},
+            )
         payload = json.dumps({"ok": True, "result": result}, default=str).encode()
         return 200, payload
 
@@ -136,8 +152,12 @@ class Console:
         self.incoming_ids = itertools.count(1_000_000)
 
     def _user(self) -> dict[str, Any]:
-        return {"id": self.user_id, "is_bot": False, "first_name": "You",
-                "language_code": self.language}
+        return {
+            "id": self.user_id,
+            "is_bot": False,
+            "first_name": "You",
+            "language_code": self.language,
+        }
 
     def update_for(self, line: str) -> Update | None:
         chat = {"id": self.user_id, "type": "private"}
@@ -150,18 +170,34 @@ class Console:
                 self.request.out.write("   (no such button)\n")
                 return None
             data = buttons[number - 1][1]
-            message = self.request._message(self.user_id, keyboard or 0, text="")
-            return Update.de_json({"update_id": next(self.update_ids), "callback_query": {
-                "id": str(next(self.update_ids)), "from": self._user(), "chat_instance": "c",
-                "data": data, "message": message}}, self.app.bot)
-        message: dict[str, Any] = {"message_id": next(self.incoming_ids),
-                                   "date": int(time.time()), "chat": chat, "from": self._user(),
-                                   "text": line}
+            pressed = self.request._message(self.user_id, keyboard or 0, text="")
+            return Update.de_json(
+                {
+                    "update_id": next(self.update_ids),
+                    "callback_query": {
+                        "id": str(next(self.update_ids)),
+                        "from": self._user(),
+                        "chat_instance": "c",
+                        "data": data,
+                        "message": pressed,
+                    },
+                },
+                self.app.bot,
+            )
+        message: dict[str, Any] = {
+            "message_id": next(self.incoming_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self._user(),
+            "text": line,
+        }
         if line.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0,
-                                    "length": len(line.split()[0])}]
-        return Update.de_json({"update_id": next(self.update_ids), "message": message},
-                              self.app.bot)
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(line.split()[0])}
+            ]
+        return Update.de_json(
+            {"update_id": next(self.update_ids), "message": message}, self.app.bot
+        )
 
     async def handle(self, line: str) -> None:
         """Process one line and wait until everything it started has finished."""
@@ -172,7 +208,9 @@ class Console:
         await self.app.process_update(update)
         while True:
             pending = {t for t in asyncio.all_tasks() - before if not t.done()}
-            pending.discard(asyncio.current_task())  # type: ignore[arg-type]
+            current = asyncio.current_task()
+            if current is not None:
+                pending.discard(current)
             pending = {t for t in pending if "job" not in (t.get_name() or "").lower()}
             if not pending:
                 break
@@ -191,9 +229,16 @@ async def _lines(stream: TextIO, prompt: bool) -> AsyncIterator[str]:
         yield line.rstrip("\n")
 
 
-async def console_session(settings: Settings, search: SearchService, lines: AsyncIterator[str]
-                          | Iterable[str], out: TextIO, *, user_id: int = 1,
-                          language: str | None = None, color: bool = False) -> None:
+async def console_session(
+    settings: Settings,
+    search: SearchService,
+    lines: AsyncIterator[str] | Iterable[str],
+    out: TextIO,
+    *,
+    user_id: int = 1,
+    language: str | None = None,
+    color: bool = False,
+) -> None:
     """One console conversation with the real application (used by `brobygger chat` and tests)."""
     request = ConsoleRequest(out, settings.data_dir / "downloads", color)
     storage = await Storage.open(settings.database_path)
@@ -222,13 +267,24 @@ async def console_session(settings: Settings, search: SearchService, lines: Asyn
         await storage.close()
 
 
-def run_console(settings: Settings, search: SearchService, *, user_id: int = 1,
-                language: str | None = None) -> int:
+def run_console(
+    settings: Settings, search: SearchService, *, user_id: int = 1, language: str | None = None
+) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
-        print("Brobygger console chat – type a question or a command (/help, /start); "
-              "press a button with #1, #2…; /quit or Ctrl-D to leave.")
-    asyncio.run(console_session(settings, search, _lines(sys.stdin, interactive), sys.stdout,
-                                user_id=user_id, language=language,
-                                color=interactive and sys.stdout.isatty()))
+        print(
+            "Brobygger console chat – type a question or a command (/help, /start); "
+            "press a button with #1, #2…; /quit or Ctrl-D to leave."
+        )
+    asyncio.run(
+        console_session(
+            settings,
+            search,
+            _lines(sys.stdin, interactive),
+            sys.stdout,
+            user_id=user_id,
+            language=language,
+            color=interactive and sys.stdout.isatty(),
+        )
+    )
     return 0

@@ -45,10 +45,20 @@ DENSE_REFUSAL_THRESHOLD = 0.35
 #: Rankings are cut here (MRR@10).
 TOP_K = 10
 
-TOPIC_TAGS: frozenset[str] = frozenset((
-    "date", "place", "budget", "partners", "contact", "programme", "success-factor", "takeaway",
-    "meeting", "aims",
-))
+TOPIC_TAGS: frozenset[str] = frozenset(
+    (
+        "date",
+        "place",
+        "budget",
+        "partners",
+        "contact",
+        "programme",
+        "success-factor",
+        "takeaway",
+        "meeting",
+        "aims",
+    )
+)
 STYLE_TAGS: frozenset[str] = frozenset(("keyword", "full", "typo", "paraphrase"))
 LANGUAGE_TAGS: frozenset[str] = frozenset(("cross-lingual", "same-language"))
 TAGS: frozenset[str] = TOPIC_TAGS | STYLE_TAGS | LANGUAGE_TAGS | {"unanswerable"}
@@ -90,8 +100,9 @@ def _string_list(value: Any, where: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_questions(data: Any, source: str = "questions",
-                    document_languages: Mapping[str, str] | None = None) -> list[Question]:
+def parse_questions(
+    data: Any, source: str = "questions", document_languages: Mapping[str, str] | None = None
+) -> list[Question]:
     """Validate the parsed YAML. With `document_languages` (document id -> language) the
     documents must exist and the cross-lingual / same-language tags must match them."""
     if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
@@ -128,13 +139,13 @@ def parse_questions(data: Any, source: str = "questions",
             raise _fail(where, f"unknown tag(s): {', '.join(bad)}")
         if document is None:
             if "unanswerable" not in tags:
-                raise _fail(where, "'document' is null but the question is not tagged "
-                                   "unanswerable")
+                raise _fail(where, "'document' is null but the question is not tagged unanswerable")
             if phrases:
                 raise _fail(where, "an unanswerable question has no phrases")
             if LANGUAGE_TAGS & set(tags):
-                raise _fail(where, "an unanswerable question is neither cross-lingual nor "
-                                   "same-language")
+                raise _fail(
+                    where, "an unanswerable question is neither cross-lingual nor same-language"
+                )
         else:
             if "unanswerable" in tags:
                 raise _fail(where, "tagged unanswerable but names a document")
@@ -145,19 +156,24 @@ def parse_questions(data: Any, source: str = "questions",
             if document_languages is not None:
                 if document not in document_languages:
                     raise _fail(where, f"unknown document {document!r}")
-                expected = ("same-language" if document_languages[document] == lang
-                            else "cross-lingual")
+                expected = (
+                    "same-language" if document_languages[document] == lang else "cross-lingual"
+                )
                 if expected not in tags:
-                    raise _fail(where, f"should be tagged {expected} (question {lang}, document "
-                                       f"{document_languages[document]})")
+                    raise _fail(
+                        where,
+                        f"should be tagged {expected} (question {lang}, document "
+                        f"{document_languages[document]})",
+                    )
         questions.append(Question(qid, text.strip(), lang, document, phrases, tags))
     if not questions:
         raise _fail(source, "no questions")
     return questions
 
 
-def load_questions(path: Path,
-                   document_languages: Mapping[str, str] | None = None) -> list[Question]:
+def load_questions(
+    path: Path, document_languages: Mapping[str, str] | None = None
+) -> list[Question]:
     """Read and validate a questions file; errors name the file and the question id."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -183,8 +199,11 @@ def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
 
 
 def passage_relevant(chunk: Chunk, question: Question) -> bool:
-    return (question.document is not None and chunk.document == question.document
-            and contains_phrase(chunk.text, question.phrases))
+    return (
+        question.document is not None
+        and chunk.document == question.document
+        and contains_phrase(chunk.text, question.phrases)
+    )
 
 
 # --- metric functions (pure) ------------------------------------------------------------------
@@ -274,8 +293,9 @@ def language_pair(question: Question, document_languages: Mapping[str, str]) -> 
     return f"{question.lang}→{document_languages.get(question.document, '?')}"
 
 
-def row_groups(questions: Sequence[Question],
-               document_languages: Mapping[str, str]) -> dict[str, list[str]]:
+def row_groups(
+    questions: Sequence[Question], document_languages: Mapping[str, str]
+) -> dict[str, list[str]]:
     """Row label -> ids of the questions in it, in report order. Unanswerable questions count in
     the overall, question-language and tag rows, not in the document-language rows."""
     groups: dict[str, list[str]] = {"overall": [q.id for q in questions]}
@@ -284,12 +304,19 @@ def row_groups(questions: Sequence[Question],
     for qlang in LANGUAGES:
         for dlang in LANGUAGES:
             label = f"{qlang}→{dlang}"
-            groups[label] = [q.id for q in questions
-                             if language_pair(q, document_languages) == label]
-    groups["same-language"] = [q.id for q in questions if q.answerable
-                               and document_languages.get(q.document or "") == q.lang]
-    groups["cross-lingual"] = [q.id for q in questions if q.answerable
-                               and document_languages.get(q.document or "") != q.lang]
+            groups[label] = [
+                q.id for q in questions if language_pair(q, document_languages) == label
+            ]
+    groups["same-language"] = [
+        q.id
+        for q in questions
+        if q.answerable and document_languages.get(q.document or "") == q.lang
+    ]
+    groups["cross-lingual"] = [
+        q.id
+        for q in questions
+        if q.answerable and document_languages.get(q.document or "") != q.lang
+    ]
     for tag in REPORTED_TAGS:
         groups[f"tag: {tag}"] = [q.id for q in questions if tag in q.tags]
     return {label: ids for label, ids in groups.items() if ids}
@@ -303,8 +330,9 @@ class SystemReport:
     rows: dict[str, Metrics] = field(default_factory=dict)  # by row label
 
     def compute_rows(self, groups: Mapping[str, Sequence[str]]) -> None:
-        self.rows = {label: summarise([self.outcomes[i] for i in ids])
-                     for label, ids in groups.items()}
+        self.rows = {
+            label: summarise([self.outcomes[i] for i in ids]) for label, ids in groups.items()
+        }
 
 
 def failures(report: SystemReport) -> list[tuple[Outcome, str]]:
@@ -316,12 +344,16 @@ def failures(report: SystemReport) -> list[tuple[Outcome, str]]:
         if outcome.question.answerable:
             doc_rank = first_relevant(outcome.documents)
             if doc_rank != 1:
-                reasons.append(f"document at rank {doc_rank}" if doc_rank
-                               else f"document not in top {TOP_K}")
+                reasons.append(
+                    f"document at rank {doc_rank}" if doc_rank else f"document not in top {TOP_K}"
+                )
             passage_rank = first_relevant(outcome.passages)
             if passage_rank is None or passage_rank > 3:
-                reasons.append(f"passage at rank {passage_rank}" if passage_rank
-                               else f"no passage in top {TOP_K}")
+                reasons.append(
+                    f"passage at rank {passage_rank}"
+                    if passage_rank
+                    else f"no passage in top {TOP_K}"
+                )
             if outcome.refused:
                 reasons.append("refused")
         elif not outcome.refused:
@@ -334,8 +366,12 @@ def failures(report: SystemReport) -> list[tuple[Outcome, str]]:
 # --- the systems ------------------------------------------------------------------------------
 
 
-def rank_unique(scores: np.ndarray, chunks: Sequence[Chunk], k: int = TOP_K,
-                keep: Callable[[float], bool] | None = None) -> list[int]:
+def rank_unique(
+    scores: np.ndarray,
+    chunks: Sequence[Chunk],
+    k: int = TOP_K,
+    keep: Callable[[float], bool] | None = None,
+) -> list[int]:
     """Indices of the k best chunks, skipping repeated texts as the product does."""
     order = np.argsort(-scores, kind="stable")
     picked: list[int] = []
@@ -353,8 +389,9 @@ def rank_unique(scores: np.ndarray, chunks: Sequence[Chunk], k: int = TOP_K,
     return picked
 
 
-def _outcome(question: Question, ranked: Sequence[Chunk], refused: bool, top_score: float,
-             detail: str = "") -> Outcome:
+def _outcome(
+    question: Question, ranked: Sequence[Chunk], refused: bool, top_score: float, detail: str = ""
+) -> Outcome:
     return Outcome(
         question=question,
         documents=tuple(c.document == question.document for c in ranked),
@@ -380,8 +417,10 @@ class PlainBM25:
         self.stopwords = frozenset(STOPWORDS_EN)
         self.size = len(chunks)
         self.model: bm25s.BM25 = bm25s.BM25()
-        self.model.index([bm25_tokens(c.title + " " + c.text, self.stopwords) for c in chunks],
-                         show_progress=False)
+        self.model.index(
+            [bm25_tokens(c.title + " " + c.text, self.stopwords) for c in chunks],
+            show_progress=False,
+        )
         self.vocab: set[str] = set(self.model.vocab_dict)
 
     def scores(self, query: str) -> np.ndarray:
@@ -395,41 +434,59 @@ def _document_languages(chunks: Sequence[Chunk]) -> dict[str, str]:
     return {c.document: c.lang for c in chunks if c.kind == "document"}
 
 
-def evaluate(searcher: Searcher, embedder: Embedder,
-             questions: Sequence[Question]) -> dict[str, SystemReport]:
+def evaluate(
+    searcher: Searcher, embedder: Embedder, questions: Sequence[Question]
+) -> dict[str, SystemReport]:
     """Run all three systems on the same chunks; reports keyed hybrid, dense, bm25."""
     chunks = searcher.index.chunks
     vectors = embedder.encode_queries([q.q for q in questions])
     bm25 = PlainBM25(chunks)
     reports = {
-        "hybrid": SystemReport("hybrid", "Searcher.search: stemmed multilingual BM25 + dense, "
-                                         "the product's refusal rule"),
-        "dense": SystemReport("dense", f"dense cosine only; refuses below "
-                                       f"{DENSE_REFUSAL_THRESHOLD:.2f}"),
-        "bm25": SystemReport("bm25", "plain BM25, unstemmed words, English stopwords; refuses "
-                                     "when nothing matches"),
+        "hybrid": SystemReport(
+            "hybrid",
+            "Searcher.search: stemmed multilingual BM25 + dense, the product's refusal rule",
+        ),
+        "dense": SystemReport(
+            "dense", f"dense cosine only; refuses below {DENSE_REFUSAL_THRESHOLD:.2f}"
+        ),
+        "bm25": SystemReport(
+            "bm25", "plain BM25, unstemmed words, English stopwords; refuses when nothing matches"
+        ),
     }
     for question, vector in zip(questions, vectors, strict=True):
         result = searcher.search(question.q, vector, top_k=TOP_K)
         top = result.hits[0] if result.hits else None
-        detail = (f"score={top.score:.2f} lexical={top.lexical:.2f} dense={top.dense:.2f} "
-                  f"coverage={top.coverage:.2f}" if top else "")
+        detail = (
+            f"score={top.score:.2f} lexical={top.lexical:.2f} dense={top.dense:.2f} "
+            f"coverage={top.coverage:.2f}"
+            if top
+            else ""
+        )
         reports["hybrid"].outcomes[question.id] = _outcome(
-            question, [h.chunk for h in result.hits], not result.answered,
-            top.score if top else 0.0, detail)
+            question,
+            [h.chunk for h in result.hits],
+            not result.answered,
+            top.score if top else 0.0,
+            detail,
+        )
 
         dense = searcher.dense_scores(vector)
         picked = rank_unique(dense, chunks)
         best = float(dense[picked[0]]) if picked else 0.0
         reports["dense"].outcomes[question.id] = _outcome(
-            question, [chunks[i] for i in picked], best < DENSE_REFUSAL_THRESHOLD, best,
-            f"cosine={best:.2f}")
+            question,
+            [chunks[i] for i in picked],
+            best < DENSE_REFUSAL_THRESHOLD,
+            best,
+            f"cosine={best:.2f}",
+        )
 
         lexical = bm25.scores(question.q)
         picked = rank_unique(lexical, chunks, keep=lambda s: s > 0)
         best = float(lexical[picked[0]]) if picked else 0.0
         reports["bm25"].outcomes[question.id] = _outcome(
-            question, [chunks[i] for i in picked], not picked, best, f"bm25={best:.2f}")
+            question, [chunks[i] for i in picked], not picked, best, f"bm25={best:.2f}"
+        )
 
     groups = row_groups(questions, _document_languages(chunks))
     for report in reports.values():
@@ -454,27 +511,36 @@ def tables(reports: Mapping[str, SystemReport]) -> list[tuple[str, Table]]:
     out: list[tuple[str, Table]] = []
     for title, attrs in (
         ("Document level (right document)", ("doc_hit1", "doc_hit3", "doc_mrr")),
-        ("Passage level (right document and a phrase)",
-         ("passage_hit1", "passage_hit3", "passage_mrr")),
+        (
+            "Passage level (right document and a phrase)",
+            ("passage_hit1", "passage_hit3", "passage_mrr"),
+        ),
     ):
-        header = ["row", "n"] + [f"{s.name} {m}" for s in systems
-                                 for m in ("H@1", "H@3", "MRR")]
+        header = ["row", "n"] + [f"{s.name} {m}" for s in systems for m in ("H@1", "H@3", "MRR")]
         rows = []
         for label in labels:
             first = systems[0].rows[label]
             if not first.answerable:
                 continue
-            rows.append([label, str(first.answerable)] + [
-                _fmt(getattr(s.rows[label], attr)) for s in systems for attr in attrs])
+            rows.append(
+                [label, str(first.answerable)]
+                + [_fmt(getattr(s.rows[label], attr)) for s in systems for attr in attrs]
+            )
         out.append((title, (header, rows)))
-    header = ["row", "n unans", "n ans"] + [f"{s.name} {m}" for s in systems
-                                            for m in ("refused↑", "wrongly↓")]
+    header = ["row", "n unans", "n ans"] + [
+        f"{s.name} {m}" for s in systems for m in ("refused↑", "wrongly↓")
+    ]
     rows = []
     for label in labels:
         first = systems[0].rows[label]
-        rows.append([label, str(first.unanswerable), str(first.answerable)] + [
-            _fmt(getattr(s.rows[label], attr)) for s in systems
-            for attr in ("unanswerable_refused", "answerable_refused")])
+        rows.append(
+            [label, str(first.unanswerable), str(first.answerable)]
+            + [
+                _fmt(getattr(s.rows[label], attr))
+                for s in systems
+                for attr in ("unanswerable_refused", "answerable_refused")
+            ]
+        )
     out.append(("Refusal (unanswerable refused ↑ / answerable wrongly refused ↓)", (header, rows)))
     return out
 
@@ -484,8 +550,10 @@ def render_text(title: str, table: Table) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     rule = "-" * len(line(header))
     return "\n".join([title, rule, line(header), rule, *(line(r) for r in rows), ""])
@@ -493,8 +561,12 @@ def render_text(title: str, table: Table) -> str:
 
 def render_markdown(title: str, table: Table) -> str:
     header, rows = table
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -510,10 +582,12 @@ def failure_lines(report: SystemReport) -> list[str]:
     lines = []
     for outcome, reason in failures(report):
         q = outcome.question
-        lines.append(f"{q.id} ({q.lang}) {q.q}\n"
-                     f"    expected: {q.document or '(unanswerable)'}; {reason}\n"
-                     f"    first: {_describe(outcome.top)}\n"
-                     f"    {'refused' if outcome.refused else 'answered'}; {outcome.detail}")
+        lines.append(
+            f"{q.id} ({q.lang}) {q.q}\n"
+            f"    expected: {q.document or '(unanswerable)'}; {reason}\n"
+            f"    first: {_describe(outcome.top)}\n"
+            f"    {'refused' if outcome.refused else 'answered'}; {outcome.detail}"
+        )
     return lines
 
 
@@ -522,9 +596,15 @@ def render_report(reports: Mapping[str, SystemReport], markdown: bool) -> str:
     parts: list[str] = []
     systems = "\n".join(f"- {r.name}: {r.description}" for r in reports.values())
     if markdown:
-        parts += ["# Retrieval evaluation", "",
-                  f"{n} questions; document/passage metrics over answerable questions; "
-                  "rankings scored as ranked, refusals reported separately.", "", systems, ""]
+        parts += [
+            "# Retrieval evaluation",
+            "",
+            f"{n} questions; document/passage metrics over answerable questions; "
+            "rankings scored as ranked, refusals reported separately.",
+            "",
+            systems,
+            "",
+        ]
         parts += [render_markdown(t, tab) for t, tab in tables(reports)]
     else:
         parts += [f"Retrieval evaluation: {n} questions", systems, ""]

@@ -6,7 +6,7 @@ checks that every language has every key.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def _flatten(prefix: str, data: Any, into: dict[str, str]) -> None:
         into[prefix] = str(data)
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     """All strings of one language as {"file.key": text}."""
     strings: dict[str, str] = {}

@@ -205,55 +205,103 @@ _S, _H, _V = Concern.SUICIDE, Concern.SELF_HARM, Concern.VIOLENCE_AT_HOME
 # Phrases about a person. First-person fill: crisis; third-person fill: topic.
 _ABOUT_A_PERSON: tuple[tuple[Concern, str], ...] = (
     # -- suicide, English
-    (_S, r"<EN_I> <EN_ADV>(?:want|wants|wanna|wish|wishes|need|needs|would like|d like)(?: to)?"
-     r" <EN_ADV>die<LITERAL>"),
-    (_S, r"<EN_I> <EN_ADV>(?:dont|do not|doesnt|does not|no longer) <EN_ADV>(?:want|wanna)"
-     r"(?: to)? (?:live|be alive|exist|wake up|be (?:here|around) (?:any ?more|much longer))"),
-    (_S, r"<EN_I> <EN_ADV>(?:wish|wishes|hope|hopes) <EN_I> <EN_ADV>(?:was|were|would be|d be)"
-     r" (?:dead|never born)"),
-    (_S, r"<EN_I> <EN_ADV>(?:cant|cannot|can not|couldnt) <EN_ADV>(?:go on|keep going"
-     r"|take (?:it|this) any ?more|live like this|do life)"),
-    (_S, r"(?:kill|killing|kills|killed|unalive|unaliving|hang|hanging) <EN_SELF>"
-     r"(?! (?:trying|over|with (?:work|this)|for (?:this|work))\b)"),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:want|wants|wanna|wish|wishes|need|needs|would like|d like)(?: to)?"
+        r" <EN_ADV>die<LITERAL>",
+    ),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:dont|do not|doesnt|does not|no longer) <EN_ADV>(?:want|wanna)"
+        r"(?: to)? (?:live|be alive|exist|wake up|be (?:here|around) (?:any ?more|much longer))",
+    ),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:wish|wishes|hope|hopes) <EN_I> <EN_ADV>(?:was|were|would be|d be)"
+        r" (?:dead|never born)",
+    ),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:cant|cannot|can not|couldnt) <EN_ADV>(?:go on|keep going"
+        r"|take (?:it|this) any ?more|live like this|do life)",
+    ),
+    (
+        _S,
+        r"(?:kill|killing|kills|killed|unalive|unaliving|hang|hanging) <EN_SELF>"
+        r"(?! (?:trying|over|with (?:work|this)|for (?:this|work))\b)",
+    ),
     (_S, r"(?:end|ending|ends|take|taking|takes) <EN_MY> (?:own )?life"),
-    (_S, r"<EN_I> <EN_ADV>(?:want|wants|wanna|(?:am |is |m )?going|gonna|will|ll|plan"
-     r"|(?:am |m )?planning)(?: to)? end (?:it all|everything|it)<END>"),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:want|wants|wanna|(?:am |is |m )?going|gonna|will|ll|plan"
+        r"|(?:am |m )?planning)(?: to)? end (?:it all|everything|it)<END>",
+    ),
     (_S, r"(?:no one|noone|nobody) would (?:even )?(?:miss|notice|care if) <EN_ME>"),
-    (_S, r"<EN_I> <EN_ADV>(?:took|have taken|ve taken|swallowed) (?:too many|all (?:<EN_MY>|the)"
-     r"|a lot of|loads of|a bunch of) (?:pills|tablets|painkillers)"),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:took|have taken|ve taken|swallowed) (?:too many|all (?:<EN_MY>|the)"
+        r"|a lot of|loads of|a bunch of) (?:pills|tablets|painkillers)",
+    ),
     (_S, r"better off (?:without <EN_ME>|if <EN_I> (?:was|were)(?:nt| not) (?:here|around|alive))"),
     (_S, r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:suicidal|better off dead)"),
-    (_S, r"<EN_I> <EN_ADV>(?:have|has|get|gets|keep having|ve had|ve been having|m having"
-     r"|am having|had) <EN_ADV>(?:suicidal|suicide) (?:thoughts|feelings|ideas|urges)"),
-    (_S, r"<EN_I> <EN_ADV>(?:think|thinks|keep thinking|ve been thinking|m thinking|am thinking"
-     r"|thought) (?:about|of) (?:suicide|killing <EN_SELF>|ending it|ending <EN_MY> life)"),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:have|has|get|gets|keep having|ve had|ve been having|m having"
+        r"|am having|had) <EN_ADV>(?:suicidal|suicide) (?:thoughts|feelings|ideas|urges)",
+    ),
+    (
+        _S,
+        r"<EN_I> <EN_ADV>(?:think|thinks|keep thinking|ve been thinking|m thinking|am thinking"
+        r"|thought) (?:about|of) (?:suicide|killing <EN_SELF>|ending it|ending <EN_MY> life)",
+    ),
     (_S, r"let <EN_ME> die"),
     # -- suicide, Swedish
     (_S, r"(?:<SV_I> <SV_ADV>vill|vill <SV_I>) <SV_ADV>do<LITERAL>"),
-    (_S, r"(?:<SV_I> <SV_ADV>vill|vill <SV_I>) <SV_ADV>inte <SV_ADV>(?:leva|finnas|existera"
-     r"|vakna)"),
-    (_S, r"(?:<SV_I> <SV_ADV>orkar|orkar <SV_I>) inte <SV_ADV>(?:leva|finnas|mer med livet"
-     r"|mer<END>|langre<END>)"),
+    (
+        _S,
+        r"(?:<SV_I> <SV_ADV>vill|vill <SV_I>) <SV_ADV>inte <SV_ADV>(?:leva|finnas|existera"
+        r"|vakna)",
+    ),
+    (
+        _S,
+        r"(?:<SV_I> <SV_ADV>orkar|orkar <SV_I>) inte <SV_ADV>(?:leva|finnas|mer med livet"
+        r"|mer<END>|langre<END>)",
+    ),
     (_S, r"(?:<SV_I> <SV_ADV>vill|vill <SV_I>) <SV_ADV>forsvinna"),
     (_S, r"(?:ta|tar|tog|tagit|tas) livet av <SV_SELF>"),
     (_S, r"(?:ta|tar|avsluta|avslutar) <SV_MY> (?:eget )?liv"),
     (_S, r"(?:doda|dodar|dodade|hanga|hanger|hangde) <SV_SELF>"),
     (_S, r"battre (?:utan <SV_ME>|om <SV_I> (?:var dod|inte fanns|dog|forsvann))"),
-    (_S, r"<SV_I> <SV_ADV>(?:onskar|onskade) (?:att )?<SV_I> (?:var dod|aldrig fotts"
-     r"|inte fanns|slapp vakna)"),
-    (_S, r"<SV_I> <SV_ADV>(?:har|far|fick|har haft|tanker pa|har tankt pa|funderar pa"
-     r"|har funderat pa) <SV_ADV>(?:sjalvmord\w*|att ta livet av <SV_SELF>|att do)"),
+    (
+        _S,
+        r"<SV_I> <SV_ADV>(?:onskar|onskade) (?:att )?<SV_I> (?:var dod|aldrig fotts"
+        r"|inte fanns|slapp vakna)",
+    ),
+    (
+        _S,
+        r"<SV_I> <SV_ADV>(?:har|far|fick|har haft|tanker pa|har tankt pa|funderar pa"
+        r"|har funderat pa) <SV_ADV>(?:sjalvmord\w*|att ta livet av <SV_SELF>|att do)",
+    ),
     (_S, r"<SV_I> <SV_ADV>(?:ar|blir|kanner <SV_SELF>) <SV_ADV>(?:suicidal|sjalvmordsbenagen)"),
     (_S, r"ingen skulle (?:ens )?(?:sakna|marka) <SV_ME>"),
-    (_S, r"<SV_I> <SV_ADV>(?:tog|har tagit|svalde) (?:for manga|alla|massa|en massa)"
-     r" (?:tabletter|piller|tabletterna|pillren)"),
+    (
+        _S,
+        r"<SV_I> <SV_ADV>(?:tog|har tagit|svalde) (?:for manga|alla|massa|en massa)"
+        r" (?:tabletter|piller|tabletterna|pillren)",
+    ),
     (_S, r"lat <SV_ME> do"),
     # -- suicide, Danish
     (_S, r"(?:<DA_I> <DA_ADV>vil|vil <DA_I>) <DA_ADV>do<LITERAL>"),
-    (_S, r"(?:<DA_I> <DA_ADV>vil|vil <DA_I>) <DA_ADV>ikke <DA_ADV>(?:leve|eksistere|vagne"
-     r"|vare (?:her|til) (?:mere|langere))"),
-    (_S, r"(?:<DA_I> <DA_ADV>kan|kan <DA_I>) ikke <DA_ADV>(?:mere|mer|klare (?:det )?mere"
-     r"|leve (?:mere|langere))<END>"),
+    (
+        _S,
+        r"(?:<DA_I> <DA_ADV>vil|vil <DA_I>) <DA_ADV>ikke <DA_ADV>(?:leve|eksistere|vagne"
+        r"|vare (?:her|til) (?:mere|langere))",
+    ),
+    (
+        _S,
+        r"(?:<DA_I> <DA_ADV>kan|kan <DA_I>) ikke <DA_ADV>(?:mere|mer|klare (?:det )?mere"
+        r"|leve (?:mere|langere))<END>",
+    ),
     (_S, r"(?:<DA_I> <DA_ADV>orker|orker <DA_I>) ikke <DA_ADV>(?:mere|at leve|livet)"),
     (_S, r"(?:<DA_I> <DA_ADV>vil|vil <DA_I>) <DA_ADV>forsvinde"),
     (_S, r"<DA_I> <DA_ADV>har <DA_ADV>lyst til at do<LITERAL>"),
@@ -263,33 +311,57 @@ _ABOUT_A_PERSON: tuple[tuple[Concern, str], ...] = (
     (_S, r"gore en ende pa <DA_MY> liv"),
     (_S, r"bedre (?:af )?uden <DA_ME>"),
     (_S, r"<DA_I> <DA_ADV>(?:onsker|ville onske|onskede) (?:at )?<DA_I> (?:var|er) dod"),
-    (_S, r"<DA_I> <DA_ADV>(?:har|far|fik|har haft|tanker pa|har tankt pa) <DA_ADV>"
-     r"(?:selvmord\w*|at tage <DA_MY> (?:eget )?liv|at do)"),
+    (
+        _S,
+        r"<DA_I> <DA_ADV>(?:har|far|fik|har haft|tanker pa|har tankt pa) <DA_ADV>"
+        r"(?:selvmord\w*|at tage <DA_MY> (?:eget )?liv|at do)",
+    ),
     (_S, r"<DA_I> <DA_ADV>(?:er|foler <DA_SELF>) <DA_ADV>(?:suicidal|selvmordstruet)"),
     (_S, r"ingen ville (?:engang )?(?:savne|opdage) <DA_ME>"),
-    (_S, r"<DA_I> <DA_ADV>(?:tog|har taget|slugte) (?:for mange|alle|en masse)"
-     r" (?:piller|pillerne|tabletter|tabletterne)"),
+    (
+        _S,
+        r"<DA_I> <DA_ADV>(?:tog|har taget|slugte) (?:for mange|alle|en masse)"
+        r" (?:piller|pillerne|tabletter|tabletterne)",
+    ),
     (_S, r"lad <DA_ME> do"),
     # -- self-harm, English
-    (_H, r"(?:cut|cuts|cutting|hurt|hurts|hurting|harm|harms|harming|burn|burns|burning|burnt"
-     r"|burned|scratch|scratching|punch|punching|hit|hitting|starve|starving) <EN_SELF>"
-     r"(?! (?:shaving|by accident|accidentally|on (?:a|the|some|glass|paper)|while|when"
-     r"|playing|cooking|at (?:the )?(?:gym|work|training)|in (?:the|a) (?:kitchen|accident|fall)"
-     r"|some slack|a (?:slice|piece)|off)\b)"),
-    (_H, r"(?:cut|cuts|cutting|slit|slitting|slash|slashing) <EN_MY> (?:wrists?|arms?|thighs?"
-     r"|legs?|skin)"),
-    (_H, r"<EN_I> <EN_ADV>(?:have |has |ve |had |d )?(?:been |started |start |keep |kept "
-     r"|relapsed and |am |m |is |s )?<EN_ADV>(?:self ?harm(?:ing|ed|s)?|self ?injur(?:ing|e|ed)"
-     r"|cutting(?: again|<END>))"),
+    (
+        _H,
+        r"(?:cut|cuts|cutting|hurt|hurts|hurting|harm|harms|harming|burn|burns|burning|burnt"
+        r"|burned|scratch|scratching|punch|punching|hit|hitting|starve|starving) <EN_SELF>"
+        r"(?! (?:shaving|by accident|accidentally|on (?:a|the|some|glass|paper)|while|when"
+        r"|playing|cooking|at (?:the )?(?:gym|work|training)|in (?:the|a) (?:kitchen|accident|fall)"
+        r"|some slack|a (?:slice|piece)|off)\b)",
+    ),
+    (
+        _H,
+        r"(?:cut|cuts|cutting|slit|slitting|slash|slashing) <EN_MY> (?:wrists?|arms?|thighs?"
+        r"|legs?|skin)",
+    ),
+    (
+        _H,
+        r"<EN_I> <EN_ADV>(?:have |has |ve |had |d )?(?:been |started |start |keep |kept "
+        r"|relapsed and |am |m |is |s )?<EN_ADV>(?:self ?harm(?:ing|ed|s)?|self ?injur(?:ing|e|ed)"
+        r"|cutting(?: again|<END>))",
+    ),
     # -- self-harm, Swedish ("skada sig" alone is an ordinary injury, so it needs "själv")
     # "skär sig" is also "clash", so this one has no third-person form.
-    (_H, r"(?:skar|skara|skurit|skuren|rispar|rispa|rispat|rispade) (?:mig|mej)(?: sjalv)?"
-     r"(?! (?:i (?:fingret|tummen|handen|hjartat)|pa (?:kniven|en|ett|papper|glas)|mellan"
-     r"|med)\b)"),
-    (_H, r"(?:skadar|skada|skadat|skadade|slar|sla|slog|branner|branna|brande|bent) <SV_SELF>"
-     r" sjalva?"),
-    (_H, r"<SV_I> <SV_ADV>(?:har )?(?:sjalvskadar|sjalvskadat|sjalvskadade|cuttar|cuttat"
-     r"|cuttade)"),
+    (
+        _H,
+        r"(?:skar|skara|skurit|skuren|rispar|rispa|rispat|rispade) (?:mig|mej)(?: sjalv)?"
+        r"(?! (?:i (?:fingret|tummen|handen|hjartat)|pa (?:kniven|en|ett|papper|glas)|mellan"
+        r"|med)\b)",
+    ),
+    (
+        _H,
+        r"(?:skadar|skada|skadat|skadade|slar|sla|slog|branner|branna|brande|bent) <SV_SELF>"
+        r" sjalva?",
+    ),
+    (
+        _H,
+        r"<SV_I> <SV_ADV>(?:har )?(?:sjalvskadar|sjalvskadat|sjalvskadade|cuttar|cuttat"
+        r"|cuttade)",
+    ),
     # -- self-harm, Danish
     (_H, r"(?:skarer|skare|skar|skaret) (?:i )?<DA_SELF> selv"),
     (_H, r"(?:skarer|skare|skar|skaret) i <DA_SELF>"),
@@ -297,34 +369,61 @@ _ABOUT_A_PERSON: tuple[tuple[Concern, str], ...] = (
     (_H, r"(?:gor|gore|gjorde) skade pa <DA_SELF> selv"),
     (_H, r"<DA_I> <DA_ADV>(?:har )?(?:selvskader|selvskadet|selvskadede|cutter|cuttet)"),
     # -- violence at home, English
-    (_V, r"<EN_PERP> <EN_ADV>(?:hits|hit|beats|beat|kicks|kicked|chokes|choked|strangles"
-     r"|strangled|slaps|slapped|punches|punched|hurts|hurt|abuses|abused|attacks|attacked"
-     r"|threatens|threatened) <EN_VICTIM><NO_GAME>(?! (?:up|to|back|with)\b)"),
-    (_V, r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:hit|beaten|kicked|abused|hurt|slapped|choked"
-     r"|threatened|punched) (?:at home|by <EN_MY> \w+)"),
-    (_V, r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:scared|afraid|terrified|frightened) (?:to go"
-     r"|of going|to come|of coming) home"),
-    (_V, r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:scared|afraid|terrified|frightened) of <EN_MY>"
-     r" <EN_PERP>"),
+    (
+        _V,
+        r"<EN_PERP> <EN_ADV>(?:hits|hit|beats|beat|kicks|kicked|chokes|choked|strangles"
+        r"|strangled|slaps|slapped|punches|punched|hurts|hurt|abuses|abused|attacks|attacked"
+        r"|threatens|threatened) <EN_VICTIM><NO_GAME>(?! (?:up|to|back|with)\b)",
+    ),
+    (
+        _V,
+        r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:hit|beaten|kicked|abused|hurt|slapped|choked"
+        r"|threatened|punched) (?:at home|by <EN_MY> \w+)",
+    ),
+    (
+        _V,
+        r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:scared|afraid|terrified|frightened) (?:to go"
+        r"|of going|to come|of coming) home",
+    ),
+    (
+        _V,
+        r"<EN_I> <EN_ADV><EN_BE><EN_ADV>(?:scared|afraid|terrified|frightened) of <EN_MY>"
+        r" <EN_PERP>",
+    ),
     (_V, r"<EN_I> <EN_ADV>(?:dont|do not|doesnt|does not|never) feel safe (?:at )?home"),
     (_V, r"<EN_I> <EN_ADV><EN_BE>(?:not|never) safe (?:at )?home"),
     # -- violence at home, Swedish
-    (_V, r"<SV_PERP> <SV_ADV>(?:slar|slog|slagit|sparkar|sparkade|misshandlar|misshandlade"
-     r"|misshandlat|stryper|strypte|hotar|hotade|knuffar|knuffade) <SV_VICTIM>"
-     r"<NO_GAME>(?! (?:som|med hapnad)\b)"),
-    (_V, r"<SV_I> <SV_ADV>(?:blir|har blivit|blev|ar) <SV_ADV>(?:slagen|slagna|misshandlad"
-     r"|sparkad|hotad)<NO_GAME>(?! av (?:tanken|hur)\b)"),
-    (_V, r"<SV_I> <SV_ADV>(?:ar|blir|kanner <SV_SELF>) <SV_ADV>(?:radd|livradd|skraj)"
-     r" (?:for )?(?:att )?(?:ga|komma|aka) hem"),
+    (
+        _V,
+        r"<SV_PERP> <SV_ADV>(?:slar|slog|slagit|sparkar|sparkade|misshandlar|misshandlade"
+        r"|misshandlat|stryper|strypte|hotar|hotade|knuffar|knuffade) <SV_VICTIM>"
+        r"<NO_GAME>(?! (?:som|med hapnad)\b)",
+    ),
+    (
+        _V,
+        r"<SV_I> <SV_ADV>(?:blir|har blivit|blev|ar) <SV_ADV>(?:slagen|slagna|misshandlad"
+        r"|sparkad|hotad)<NO_GAME>(?! av (?:tanken|hur)\b)",
+    ),
+    (
+        _V,
+        r"<SV_I> <SV_ADV>(?:ar|blir|kanner <SV_SELF>) <SV_ADV>(?:radd|livradd|skraj)"
+        r" (?:for )?(?:att )?(?:ga|komma|aka) hem",
+    ),
     (_V, r"<SV_I> <SV_ADV>vagar inte <SV_ADV>(?:ga|komma|aka) hem"),
     (_V, r"radd for <SV_MY> <SV_PERP>"),
     (_V, r"<SV_I> <SV_ADV>(?:ar|kanner <SV_SELF>) inte <SV_ADV>(?:trygg|saker) hemma"),
     # -- violence at home, Danish
-    (_V, r"<DA_PERP> <DA_ADV>(?:slar|slog|sparker|sparkede|tasker|tavede|tavet|banker|bankede"
-     r"|kvaler|kvalte|truer|truede|mishandler|mishandlede) <DA_VICTIM>"
-     r"<NO_GAME>(?! (?:som|ihjel)\b)"),
-    (_V, r"<DA_I> <DA_ADV>(?:bliver|blev|er blevet) <DA_ADV>(?:slaet|slat|tavet|banket|sparket"
-     r"|mishandlet|truet)<NO_GAME>"),
+    (
+        _V,
+        r"<DA_PERP> <DA_ADV>(?:slar|slog|sparker|sparkede|tasker|tavede|tavet|banker|bankede"
+        r"|kvaler|kvalte|truer|truede|mishandler|mishandlede) <DA_VICTIM>"
+        r"<NO_GAME>(?! (?:som|ihjel)\b)",
+    ),
+    (
+        _V,
+        r"<DA_I> <DA_ADV>(?:bliver|blev|er blevet) <DA_ADV>(?:slaet|slat|tavet|banket|sparket"
+        r"|mishandlet|truet)<NO_GAME>",
+    ),
     (_V, r"<DA_I> <DA_ADV>er <DA_ADV>(?:bange|angst|rad|radd) for at (?:ga|komme|tage) hjem"),
     (_V, r"<DA_I> <DA_ADV>tor ikke <DA_ADV>(?:at )?(?:ga|komme|tage) hjem"),
     (_V, r"bange for <DA_MY> <DA_PERP>"),
@@ -336,14 +435,23 @@ _IMPLIED: tuple[tuple[Concern, str], ...] = (
     (_S, r"(?:want to|wanna) die<LITERAL>"),
     (_S, r"no (?:reason|point) (?:to live|in living|to go on|in going on|to keep living)"),
     (_S, r"better off dead|unalive|(?<!\d )kms(?! (?:away|from|to|of)\b)"),
-    (_S, r"how (?:to|do you|do i|can i) (?:kill (?:yourself|myself)|commit suicide"
-     r"|end (?:your|my) life)|painless (?:way|ways|method) to (?:die|kill)"),
+    (
+        _S,
+        r"how (?:to|do you|do i|can i) (?:kill (?:yourself|myself)|commit suicide"
+        r"|end (?:your|my) life)|painless (?:way|ways|method) to (?:die|kill)",
+    ),
     (_S, r"vill (?:bara |helst )?(?:do<LITERAL>|forsvinna)|vill inte (?:leva|finnas)"),
-    (_S, r"orkar inte (?:leva|finnas|mer med livet)|ingen (?:mening|ide|anledning)"
-     r" (?:med |att )?(?:att )?leva"),
+    (
+        _S,
+        r"orkar inte (?:leva|finnas|mer med livet)|ingen (?:mening|ide|anledning)"
+        r" (?:med |att )?(?:att )?leva",
+    ),
     (_S, r"hur (?:tar man|kan man ta) livet av sig|smartfritt satt att do"),
-    (_S, r"vil (?:bare |helst |gerne )?(?:do<LITERAL>|forsvinde)|vil ikke (?:leve|vare her) (?:mere"
-     r"|langere)"),
+    (
+        _S,
+        r"vil (?:bare |helst |gerne )?(?:do<LITERAL>|forsvinde)|vil ikke (?:leve|vare her) (?:mere"
+        r"|langere)",
+    ),
     (_S, r"(?:kan|orker) ikke mere<END>|orker ikke (?:at leve|livet)"),
     (_S, r"ingen (?:mening|grund) (?:med|til) at leve|gore en ende pa det hele"),
     (_S, r"hvordan (?:tager|kan) man (?:sit eget liv|livet af sig)"),
@@ -356,13 +464,22 @@ _IMPLIED: tuple[tuple[Concern, str], ...] = (
 _THEMES: tuple[tuple[Concern, str], ...] = (
     (_S, r"\w*(?:suicid|sjalvmord|selvmord)\w*"),
     (_H, r"self ?(?:harm|injur)\w*|nssi|\w*(?:sjalvskad|selvskad)\w*"),
-    (_V, r"domestic (?:violence|abuse)|(?:violence|abuse) (?:at|in the) home"
-     r"|(?:intimate )?partner (?:violence|abuse)|family violence|child abuse"
-     r"|honou?r (?:based|related) (?:violence|abuse)"),
-    (_V, r"vald i (?:hemmet|nara relation\w*|familjen)|\w*(?:familjevald|partnervald|hedersvald)"
-     r"|hedersrelaterat vald|barnmisshandel"),
-    (_V, r"vold i (?:hjemmet|nare relation\w*|familien)|\w*(?:familievold|partnervold)"
-     r"|aresrelateret vold|bornemishandling"),
+    (
+        _V,
+        r"domestic (?:violence|abuse)|(?:violence|abuse) (?:at|in the) home"
+        r"|(?:intimate )?partner (?:violence|abuse)|family violence|child abuse"
+        r"|honou?r (?:based|related) (?:violence|abuse)",
+    ),
+    (
+        _V,
+        r"vald i (?:hemmet|nara relation\w*|familjen)|\w*(?:familjevald|partnervald|hedersvald)"
+        r"|hedersrelaterat vald|barnmisshandel",
+    ),
+    (
+        _V,
+        r"vold i (?:hjemmet|nare relation\w*|familien)|\w*(?:familievold|partnervold)"
+        r"|aresrelateret vold|bornemishandling",
+    ),
 )
 
 # Typos of the theme words that still read as the word ("sucide", "självmrod", "selvmor").
@@ -470,7 +587,9 @@ def _one_edit_apart(a: str, b: str) -> bool:
     if len(a) == len(b):
         diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
         return len(diff) == 1 or (
-            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
             and a[diff[1]] == b[diff[0]]
         )
     short, long_ = sorted((a, b), key=len)

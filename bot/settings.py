@@ -67,7 +67,8 @@ class Settings:
             )
         if not _TOKEN_RE.match(self.telegram_bot_token):
             raise SettingsError(
-                "TELEGRAM_BOT_TOKEN is malformed: expected the form 123456789:AAE... from @BotFather"
+                "TELEGRAM_BOT_TOKEN is malformed: expected the form 123456789:AAE... "
+                "from @BotFather"
             )
         return self.telegram_bot_token
 
@@ -131,7 +132,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         if not part:
             continue
         if not part.lstrip("-").isdigit():
-            raise SettingsError(f"ADMIN_IDS must be comma-separated Telegram user ids, got {part!r}")
+            raise SettingsError(
+                f"ADMIN_IDS must be comma-separated Telegram user ids, got {part!r}"
+            )
         admin_ids.add(int(part))
 
     timezone = env.get("TIMEZONE", "").strip() or "Europe/Stockholm"

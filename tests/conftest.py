@@ -90,8 +90,9 @@ class Harness:
     def set_now(self, moment: datetime) -> None:
         self.now = moment
 
-    async def _collect(self, chat_id: int, mark: int, expect: int, quiet: float,
-                       timeout: float) -> list[Sent]:
+    async def _collect(
+        self, chat_id: int, mark: int, expect: int, quiet: float, timeout: float
+    ) -> list[Sent]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last_count, last_change = -1, loop.time()
@@ -112,17 +113,33 @@ class Harness:
                 )
             await asyncio.sleep(0.02)
 
-    async def say(self, user_id: int, text: str, *, language_code: str | None = "en",
-                  expect: int = 1, quiet: float = 0.3, timeout: float = 30.0,
-                  **kwargs: Any) -> list[Sent]:
+    async def say(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        language_code: str | None = "en",
+        expect: int = 1,
+        quiet: float = 0.3,
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> list[Sent]:
         """Send a text as a user; return everything the bot sent to that chat in reply."""
         mark = self.stub.mark()
         await self.stub.send_text(user_id, text, language_code=language_code, **kwargs)
         chat_id = kwargs.get("chat_id") or user_id
         return await self._collect(chat_id, mark, expect, quiet, timeout)
 
-    async def press(self, user_id: int, message: Any, data: str, *, expect: int = 0,
-                    quiet: float = 0.3, timeout: float = 30.0) -> list[Sent]:
+    async def press(
+        self,
+        user_id: int,
+        message: Any,
+        data: str,
+        *,
+        expect: int = 0,
+        quiet: float = 0.3,
+        timeout: float = 30.0,
+    ) -> list[Sent]:
         """Press an inline button; return the bot's outputs (edits, new messages) to the chat."""
         mark = self.stub.mark()
         answers_before = len(self.stub.callback_answers)
@@ -148,8 +165,9 @@ BotFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def bot_factory(tmp_path: Path, embedder: Embedder,
-                      session_index: Path) -> AsyncIterator[BotFactory]:
+async def bot_factory(
+    tmp_path: Path, embedder: Embedder, session_index: Path
+) -> AsyncIterator[BotFactory]:
     """Start bots: `async with bot_factory(knowledge=..., **settings) as bot:`. Several can run
     one after the other on the same DATA_DIR (restarts)."""
     import contextlib
@@ -157,8 +175,9 @@ async def bot_factory(tmp_path: Path, embedder: Embedder,
     stubs: list[TelegramStub] = []
 
     @contextlib.asynccontextmanager
-    async def start(knowledge: Path | None = None, stub: TelegramStub | None = None,
-                    **overrides: Any) -> AsyncIterator[Harness]:
+    async def start(
+        knowledge: Path | None = None, stub: TelegramStub | None = None, **overrides: Any
+    ) -> AsyncIterator[Harness]:
         settings = make_settings(tmp_path, **overrides)
         if not settings.knowledge_dir.exists():
             shutil.copytree(knowledge or KNOWLEDGE, settings.knowledge_dir)
@@ -178,11 +197,21 @@ async def bot_factory(tmp_path: Path, embedder: Embedder,
             await telegram.start()
             stubs.append(telegram)
         holder: dict[str, Harness] = {}
-        services = Services(settings=settings, search=search, storage=storage,
-                            clock=lambda: holder["h"].now, owns_search=True)
+        services = Services(
+            settings=settings,
+            search=search,
+            storage=storage,
+            clock=lambda: holder["h"].now,
+            owns_search=True,
+        )
         app = build_application(
-            Settings(**{**settings.__dict__, "telegram_api_base_url": telegram.base_url,
-                        "telegram_api_base_file_url": telegram.base_file_url}),
+            Settings(
+                **{
+                    **settings.__dict__,
+                    "telegram_api_base_url": telegram.base_url,
+                    "telegram_api_base_file_url": telegram.base_file_url,
+                }
+            ),
             services,
         )
         harness = Harness(telegram, app, services, settings)

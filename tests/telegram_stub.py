@@ -2243,7 +2243,7 @@ class TelegramStub:
         self,
         predicate: Callable[[Sent], bool] | None = None,
         *,
-        timeout: float = 10.0,  # noqa: ASYNC109 - a deadline is the API tests want
+        timeout: float = 10.0,
         since: int | None = None,
     ) -> Sent:
         """The first not-yet-returned output after the mark matching ``predicate``.
@@ -2269,7 +2269,7 @@ class TelegramStub:
         self._consumed.add(found[0])
         return self.sent[found[0]]
 
-    async def next_reply(self, chat_id: int, *, timeout: float = 10.0) -> Sent:  # noqa: ASYNC109 - a deadline is the API tests want
+    async def next_reply(self, chat_id: int, *, timeout: float = 10.0) -> Sent:
         """The next new message the bot put into ``chat_id`` (edits and deletes are skipped)."""
         return await self.wait_for(
             lambda s: s.chat_id == chat_id and s.method in NEW_MESSAGE_METHODS, timeout=timeout
@@ -2287,7 +2287,7 @@ class TelegramStub:
         self,
         update_id: int | None = None,
         *,
-        timeout: float = 10.0,  # noqa: ASYNC109 - a deadline is the API tests want
+        timeout: float = 10.0,
     ) -> CallbackAnswer:
         def find() -> CallbackAnswer | None:
             for answer in self.callback_answers:
@@ -2303,7 +2303,7 @@ class TelegramStub:
         assert result is not None
         return result
 
-    async def wait_consumed(self, update_id: int, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a deadline is the API tests want
+    async def wait_consumed(self, update_id: int, *, timeout: float = 10.0) -> None:
         """Wait until the bot acknowledged the update (next getUpdates offset or webhook 2xx)."""
         if not await self._wait_until(lambda: self._confirmed_below > update_id, timeout):
             raise StubTimeoutError(

@@ -48,15 +48,40 @@ def ids(kb: KnowledgeBase, query: str) -> list[str]:
 # --- search ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", ["Sweden", "Sverige", "sverige", "SE", "se", "Denmark",
-                                   "Danmark", "DK", "projects in Denmark", "projekter i Danmark",
-                                   "projekt i Sverige"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Sweden",
+        "Sverige",
+        "sverige",
+        "SE",
+        "se",
+        "Denmark",
+        "Danmark",
+        "DK",
+        "projects in Denmark",
+        "projekter i Danmark",
+        "projekt i Sverige",
+    ],
+)
 def test_search_by_country_in_every_language_and_by_code(kb: KnowledgeBase, query: str) -> None:
     assert ids(kb, query) == ["neo"]
 
 
-@pytest.mark.parametrize("query", ["Malta", "Italien", "Kroatien", "Rumänien", "Rumænien",
-                                   "rumanien", "Lithuania", "Litauen", "MT"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Malta",
+        "Italien",
+        "Kroatien",
+        "Rumänien",
+        "Rumænien",
+        "rumanien",
+        "Lithuania",
+        "Litauen",
+        "MT",
+    ],
+)
 def test_search_by_partner_country_is_accent_tolerant(kb: KnowledgeBase, query: str) -> None:
     assert ids(kb, query) == ["atwork4neets"]
 
@@ -66,27 +91,34 @@ def test_a_country_code_is_not_matched_as_a_word_in_the_texts(kb: KnowledgeBase)
     assert "integrate-neets" not in ids(kb, "SE")
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("guidance", ["bags4youth"]),
-    ("one stop shops", ["integrate-neets", "integrate-neets-resource-centres"]),
-    ("employment services", ["atwork4neets", "bags4youth"]),
-    ("ngos", ["atwork4neets", "neo"]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("guidance", ["bags4youth"]),
+        ("one stop shops", ["integrate-neets", "integrate-neets-resource-centres"]),
+        ("employment services", ["atwork4neets", "bags4youth"]),
+        ("ngos", ["atwork4neets", "neo"]),
+    ],
+)
 def test_search_by_theme(kb: KnowledgeBase, query: str, expected: list[str]) -> None:
     assert ids(kb, query) == expected
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("Jobsplus", "atwork4neets"),
-    ("Askovfonden", "neo"),
-    ("trelleborg", "neo"),
-    ("Kobenhavns kommune", "neo"),
-    ("Felix Schartner", "integrate-neets"),
-    ("bags", "bags4youth"),
-    ("INTERREG", "atwork4neets"),
-])
-def test_search_by_partner_name_prefix_and_funding(kb: KnowledgeBase, query: str,
-                                                   expected: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Jobsplus", "atwork4neets"),
+        ("Askovfonden", "neo"),
+        ("trelleborg", "neo"),
+        ("Kobenhavns kommune", "neo"),
+        ("Felix Schartner", "integrate-neets"),
+        ("bags", "bags4youth"),
+        ("INTERREG", "atwork4neets"),
+    ],
+)
+def test_search_by_partner_name_prefix_and_funding(
+    kb: KnowledgeBase, query: str, expected: str
+) -> None:
     assert ids(kb, query)[0] == expected
 
 
@@ -128,16 +160,20 @@ def test_normalised_query_and_its_key_are_stable(kb: KnowledgeBase) -> None:
 # --- paging ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("count", "number", "size", "expected_items", "pages", "shown"), [
-    (0, 0, 5, [], 1, 0),
-    (5, 0, 5, [0, 1, 2, 3, 4], 1, 0),
-    (6, 1, 5, [5], 2, 1),
-    (11, 1, 5, [5, 6, 7, 8, 9], 3, 1),
-    (11, 9, 5, [10], 3, 2),  # past the end: the last page
-    (11, -3, 5, [0, 1, 2, 3, 4], 3, 0),
-])
-def test_paging_maths(count: int, number: int, size: int, expected_items: list[int],
-                      pages: int, shown: int) -> None:
+@pytest.mark.parametrize(
+    ("count", "number", "size", "expected_items", "pages", "shown"),
+    [
+        (0, 0, 5, [], 1, 0),
+        (5, 0, 5, [0, 1, 2, 3, 4], 1, 0),
+        (6, 1, 5, [5], 2, 1),
+        (11, 1, 5, [5, 6, 7, 8, 9], 3, 1),
+        (11, 9, 5, [10], 3, 2),  # past the end: the last page
+        (11, -3, 5, [0, 1, 2, 3, 4], 3, 0),
+    ],
+)
+def test_paging_maths(
+    count: int, number: int, size: int, expected_items: list[int], pages: int, shown: int
+) -> None:
     page = paginate(list(range(count)), number, size)
     assert list(page.items) == expected_items
     assert (page.pages, page.number, page.total) == (pages, shown, count)
@@ -155,7 +191,8 @@ def test_project_list_pages_in_fives(kb: KnowledgeBase) -> None:
     assert listing.page.pages == 3
     assert [line.id for line in listing.page.items] == ["atwork4neets", "bags4youth"]
     assert browse_projects(kb, "da").page.items == tuple(
-        browse_projects(kb, "da", size=5).page.items)
+        browse_projects(kb, "da", size=5).page.items
+    )
 
 
 def test_list_lines_are_short_and_in_the_readers_language(kb: KnowledgeBase) -> None:
@@ -181,15 +218,21 @@ def test_unknown_project_has_no_card(kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_card_without_a_budget_never_mentions_one(kb: KnowledgeBase, renderer: Renderer,
-                                                  lang: str) -> None:
+def test_card_without_a_budget_never_mentions_one(
+    kb: KnowledgeBase, renderer: Renderer, lang: str
+) -> None:
     card = project_card(kb, lang, "bags4youth")
     assert card is not None
     assert card.budget is None
     assert card.period_start is None
     html = renderer.render("project", lang, card=card)
-    for key in ("projects.budget", "projects.period", "projects.website", "projects.countries",
-                "projects.partners"):
+    for key in (
+        "projects.budget",
+        "projects.period",
+        "projects.website",
+        "projects.countries",
+        "projects.partners",
+    ):
         assert translate(lang, key) not in html
     assert "budget" not in html.lower()
     assert translate(lang, "projects.funding") in html
@@ -200,33 +243,42 @@ def test_card_shows_every_field_the_source_gives(kb: KnowledgeBase, renderer: Re
     card = project_card(kb, "sv", "neo")
     assert card is not None
     html = renderer.render("project", "sv", card=card)
-    for expected in ("<b>NEO</b>", "Projekt", "Askovfonden – Lead Partner", "Sverige, Danmark",
-                     "3 september 2012 – 31 december 2014", "868 744 EUR", "434 372 EUR",
-                     '<a href="http://neo-web.eu">neo-web.eu</a>',
-                     "Annika Svensson, +45 22 88 26 40",
-                     "NEO - NGO, Erhvervsliv och det Offentliga", "(danska)",
-                     "Källan är skriven på danska"):
+    for expected in (
+        "<b>NEO</b>",
+        "Projekt",
+        "Askovfonden – Lead Partner",
+        "Sverige, Danmark",
+        "3 september 2012 – 31 december 2014",
+        "868 744 EUR",
+        "434 372 EUR",
+        '<a href="http://neo-web.eu">neo-web.eu</a>',
+        "Annika Svensson, +45 22 88 26 40",
+        "NEO - NGO, Erhvervsliv och det Offentliga",
+        "(danska)",
+        "Källan är skriven på danska",
+    ):
         assert expected in html, expected
 
 
-def test_source_note_only_when_the_source_is_in_another_language(kb: KnowledgeBase,
-                                                                 renderer: Renderer) -> None:
+def test_source_note_only_when_the_source_is_in_another_language(
+    kb: KnowledgeBase, renderer: Renderer
+) -> None:
     danish = renderer.render("project", "da", card=project_card(kb, "da", "neo"))
     assert translate("da", "projects.source_note", language="dansk") not in danish
     english = renderer.render("project", "en", card=project_card(kb, "en", "neo"))
     assert "The source is written in Danish" in english
 
 
-def test_partner_countries_in_the_readers_language(kb: KnowledgeBase,
-                                                   renderer: Renderer) -> None:
+def test_partner_countries_in_the_readers_language(kb: KnowledgeBase, renderer: Renderer) -> None:
     html = renderer.render("project", "da", card=project_card(kb, "da", "atwork4neets"))
     assert "Jobsplus (Malta) – Coordinator" in html
     assert "Ministry of Labour and Social Solidarity Romania (Rumænien)" in html
     assert "https://www.interregeurope.eu/atwork4neets" in html
 
 
-def test_platform_and_working_group_point_at_each_other(kb: KnowledgeBase,
-                                                        renderer: Renderer) -> None:
+def test_platform_and_working_group_point_at_each_other(
+    kb: KnowledgeBase, renderer: Renderer
+) -> None:
     platform = project_card(kb, "en", "integrate-neets")
     assert platform is not None
     assert platform.kind == "platform"
@@ -248,12 +300,18 @@ def test_takeaways_grouped_by_conference_with_year_unknown(kb: KnowledgeBase) ->
     [section] = first.sections
     assert not section.continued
     assert [c.title.split(":")[0] for c in section.conferences] == [
-        "Autumn conference in Kristianstad", "Autumn conference in Gävle",
-        "Autumn conference in Östersund"]
+        "Autumn conference in Kristianstad",
+        "Autumn conference in Gävle",
+        "Autumn conference in Östersund",
+    ]
     assert [(c.date.year, c.date.month, c.date.day) for c in section.conferences] == [
-        (None, 10, 3), (None, 10, 27), (None, 11, 16)]
+        (None, 10, 3),
+        (None, 10, 27),
+        (None, 11, 16),
+    ]
     assert [s.title for s in section.sources] == [
-        "Höstens regionala konferenser leder oss vidare genom samverkan"]
+        "Höstens regionala konferenser leder oss vidare genom samverkan"
+    ]
     [second] = browse_takeaways(kb, "en", 1).sections
     assert second.continued
 
@@ -290,16 +348,25 @@ def test_factors_name_their_source_and_projects(kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_view_renders_valid_short_html(kb: KnowledgeBase, renderer: Renderer,
-                                             lang: str) -> None:
-    htmls = [renderer.render("projects", lang, listing=browse_projects(kb, lang, query))
-             for query in ("", "Sverige", "nonsense", "<b>Sverige&", "zz <i>")]
-    htmls += [renderer.render("project", lang, card=project_card(kb, lang, project_id))
-              for project_id in kb.projects]
-    htmls += [renderer.render("takeaways", lang, view=browse_takeaways(kb, lang, n))
-              for n in range(browse_takeaways(kb, lang).page.pages)]
-    htmls += [renderer.render("factors", lang, page=browse_factors(kb, lang, n))
-              for n in range(browse_factors(kb, lang).pages)]
+def test_every_view_renders_valid_short_html(
+    kb: KnowledgeBase, renderer: Renderer, lang: str
+) -> None:
+    htmls = [
+        renderer.render("projects", lang, listing=browse_projects(kb, lang, query))
+        for query in ("", "Sverige", "nonsense", "<b>Sverige&", "zz <i>")
+    ]
+    htmls += [
+        renderer.render("project", lang, card=project_card(kb, lang, project_id))
+        for project_id in kb.projects
+    ]
+    htmls += [
+        renderer.render("takeaways", lang, view=browse_takeaways(kb, lang, n))
+        for n in range(browse_takeaways(kb, lang).page.pages)
+    ]
+    htmls += [
+        renderer.render("factors", lang, page=browse_factors(kb, lang, n))
+        for n in range(browse_factors(kb, lang).pages)
+    ]
     for html in htmls:
         text, _ = parse_html(html, strict_ampersand=True)
         assert utf16_len(text) < MAX_MESSAGE_LENGTH
@@ -309,13 +376,19 @@ def test_every_view_renders_valid_short_html(kb: KnowledgeBase, renderer: Render
 def test_empty_catalogs_render(kb: KnowledgeBase, renderer: Renderer) -> None:
     empty = KnowledgeBase({}, (), {}, {}, (), (), (), "")
     assert "There are no conference takeaways yet." in renderer.render(
-        "takeaways", "en", view=browse_takeaways(empty, "en"))
+        "takeaways", "en", view=browse_takeaways(empty, "en")
+    )
     assert "Der er ingen succesfaktorer endnu." in renderer.render(
-        "factors", "da", page=browse_factors(empty, "da"))
+        "factors", "da", page=browse_factors(empty, "da")
+    )
 
 
 @pytest.mark.parametrize("feature", ["projects", "takeaways"])
 def test_every_language_has_every_string(feature: str) -> None:
-    keys = {lang: set(yaml.safe_load((LOCALES_DIR / lang / f"{feature}.yaml").read_text(
-        encoding="utf-8"))) for lang in LANGUAGES}
+    keys = {
+        lang: set(
+            yaml.safe_load((LOCALES_DIR / lang / f"{feature}.yaml").read_text(encoding="utf-8"))
+        )
+        for lang in LANGUAGES
+    }
     assert keys["sv"] == keys["en"] == keys["da"]

@@ -78,21 +78,22 @@ def _q(qid: str, document: str | None, lang: str = "en", tags: tuple[str, ...] =
     return Question(qid, f"question {qid}", lang, document, ("x",) if document else (), tags)
 
 
-def _o(question: Question, documents: list[bool], passages: list[bool],
-       refused: bool) -> Outcome:
+def _o(question: Question, documents: list[bool], passages: list[bool], refused: bool) -> Outcome:
     return Outcome(question, tuple(documents), tuple(passages), refused, None)
 
 
 def test_summarise_on_hand_made_rankings() -> None:
     a, b, c = _q("a", "doc"), _q("b", "doc"), _q("c", "doc")
     u1, u2 = _q("u1", None), _q("u2", None)
-    metrics = summarise([
-        _o(a, [True, False], [True, False], refused=False),  # rank 1, passage rank 1
-        _o(b, [False, False, True], [False, False, False, True], refused=True),  # doc 3, psg 4
-        _o(c, [False] * 10, [False] * 10, refused=False),  # missed
-        _o(u1, [], [], refused=True),
-        _o(u2, [False], [False], refused=False),
-    ])
+    metrics = summarise(
+        [
+            _o(a, [True, False], [True, False], refused=False),  # rank 1, passage rank 1
+            _o(b, [False, False, True], [False, False, False, True], refused=True),  # doc 3, psg 4
+            _o(c, [False] * 10, [False] * 10, refused=False),  # missed
+            _o(u1, [], [], refused=True),
+            _o(u2, [False], [False], refused=False),
+        ]
+    )
     assert (metrics.answerable, metrics.unanswerable) == (3, 2)
     assert metrics.doc_hit1 == pytest.approx(1 / 3)
     assert metrics.doc_hit3 == pytest.approx(2 / 3)
@@ -147,14 +148,15 @@ def test_passage_relevance_needs_the_expected_document() -> None:
     chunk = Chunk("neo#5", "document", "neo", "da", "NEO", "Kontakt: Annika Svensson")
     question = Question("q", "neo kontakt", "da", "neo", ("annika svensson",))
     assert passage_relevant(chunk, question)
-    assert not passage_relevant(chunk, Question("q", "x", "da", "bags4youth",
-                                                ("annika svensson",)))
+    assert not passage_relevant(chunk, Question("q", "x", "da", "bags4youth", ("annika svensson",)))
     assert not passage_relevant(chunk, Question("q", "x", "da", None))
 
 
 def test_rank_unique_skips_repeated_texts_and_stops_at_keep() -> None:
-    chunks = [Chunk(str(i), "document", "d", "en", "t", text)
-              for i, text in enumerate(["a", "b", "a", "c", "d"])]
+    chunks = [
+        Chunk(str(i), "document", "d", "en", "t", text)
+        for i, text in enumerate(["a", "b", "a", "c", "d"])
+    ]
     scores = np.array([0.9, 0.1, 0.8, 0.5, 0.0], dtype=np.float32)
     assert rank_unique(scores, chunks) == [0, 3, 1, 4]
     assert rank_unique(scores, chunks, k=2) == [0, 3]
@@ -187,8 +189,14 @@ def test_row_groups() -> None:
 
 
 def _entry(**changes: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": "q900", "q": "neo budget", "lang": "en", "document": "neo",
-                             "phrases": ["868 744"], "tags": ["cross-lingual", "keyword"]}
+    entry: dict[str, Any] = {
+        "id": "q900",
+        "q": "neo budget",
+        "lang": "en",
+        "document": "neo",
+        "phrases": ["868 744"],
+        "tags": ["cross-lingual", "keyword"],
+    }
     entry.update(changes)
     return {key: value for key, value in entry.items() if value != "<drop>"}
 
@@ -204,8 +212,10 @@ def _entry(**changes: Any) -> dict[str, Any]:
         ({"tags": ["same-language", "keyword"]}, "should be tagged cross-lingual"),
         ({"document": "nope"}, "unknown document"),
         ({"document": None}, "not tagged unanswerable"),
-        ({"document": None, "phrases": [], "tags": ["unanswerable", "cross-lingual"]},
-         "neither cross-lingual"),
+        (
+            {"document": None, "phrases": [], "tags": ["unanswerable", "cross-lingual"]},
+            "neither cross-lingual",
+        ),
         ({"tags": ["unanswerable", "cross-lingual"]}, "tagged unanswerable"),
         ({"extra": 1}, "unknown key"),
     ],
@@ -233,8 +243,9 @@ def test_loader_rejects_duplicates_and_bad_shapes(tmp_path: Path) -> None:
 
 def test_loader_accepts_a_good_entry() -> None:
     [question] = parse_questions({"questions": [_entry()]}, document_languages={"neo": "da"})
-    assert question == Question("q900", "neo budget", "en", "neo", ("868 744",),
-                                ("cross-lingual", "keyword"))
+    assert question == Question(
+        "q900", "neo budget", "en", "neo", ("868 744",), ("cross-lingual", "keyword")
+    )
     assert question.answerable
 
 
@@ -262,9 +273,9 @@ def test_question_set_size_and_balance(questions: list[Question]) -> None:
     assert len(set(per_language.values())) == 1, per_language
 
 
-def test_question_set_coverage(questions: list[Question],
-                               knowledge: tuple[dict[str, str], list[Chunk], dict[str, str]]
-                               ) -> None:
+def test_question_set_coverage(
+    questions: list[Question], knowledge: tuple[dict[str, str], list[Chunk], dict[str, str]]
+) -> None:
     languages = knowledge[0]
     cross = [q for q in questions if q.document and languages[q.document] != q.lang]
     assert len(cross) * 2 >= len(questions)
@@ -302,10 +313,12 @@ def test_no_question_copies_a_run_of_document_text(
     grams: set[tuple[str, ...]] = set()
     for text in [*bodies.values(), *(c.text for c in chunks)]:
         tokens = words(text)
-        grams.update(tuple(tokens[i:i + run]) for i in range(len(tokens) - run + 1))
-    copied = [q.id for q in questions
-              if any(tuple(words(q.q)[i:i + run]) in grams
-                     for i in range(len(words(q.q)) - run + 1))]
+        grams.update(tuple(tokens[i : i + run]) for i in range(len(tokens) - run + 1))
+    copied = [
+        q.id
+        for q in questions
+        if any(tuple(words(q.q)[i : i + run]) in grams for i in range(len(words(q.q)) - run + 1))
+    ]
     assert not copied, f"questions copying {run}+ words of the knowledge base: {copied}"
 
 
@@ -332,8 +345,9 @@ class _ToySearcher:
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, dtype=np.float32)
 
-    def search(self, query: str, vector: np.ndarray, *, top_k: int = 5,
-               lang: str | None = None) -> SearchResult:
+    def search(
+        self, query: str, vector: np.ndarray, *, top_k: int = 5, lang: str | None = None
+    ) -> SearchResult:
         wanted = set(words(query))
         scored = sorted(self.index.chunks, key=lambda c: -len(wanted & set(words(c.text))))
         hits = [Hit(n, 1.0, c, 0.0, 0.0, 0.0) for n, c in enumerate(scored[:top_k], start=1)]

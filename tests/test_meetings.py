@@ -42,18 +42,29 @@ class Clock:
         return self.now
 
 
-def fictional(meeting_id: str, when: FuzzyDate, *, time: str | None = None,
-              place: str | None = "Gävle", country: str | None = "SE") -> Meeting:
+def fictional(
+    meeting_id: str,
+    when: FuzzyDate,
+    *,
+    time: str | None = None,
+    place: str | None = "Gävle",
+    country: str | None = "SE",
+) -> Meeting:
     """A clearly made-up meeting, so tests can have dates the real sources never give."""
     return Meeting(
         id=meeting_id,
-        title={"en": f"Test meeting {meeting_id}", "sv": f"Testmöte {meeting_id}",
-               "da": f"Testmøde {meeting_id}"},
+        title={
+            "en": f"Test meeting {meeting_id}",
+            "sv": f"Testmöte {meeting_id}",
+            "da": f"Testmøde {meeting_id}",
+        },
         date=when,
         status="planned",
-        description={"en": "A fictional meeting for tests. It does not exist.",
-                     "sv": "Ett påhittat möte för tester. Det finns inte.",
-                     "da": "Et opdigtet møde til test. Det findes ikke."},
+        description={
+            "en": "A fictional meeting for tests. It does not exist.",
+            "sv": "Ett påhittat möte för tester. Det finns inte.",
+            "da": "Et opdigtet møde til test. Det findes ikke.",
+        },
         source=SOURCE,
         time=time,
         place=place,
@@ -99,7 +110,8 @@ def service(kb: KnowledgeBase, storage: Storage, clock: Clock) -> MeetingService
 def test_shorten_keeps_the_first_sentence_and_cuts_long_ones_at_a_word() -> None:
     assert shorten("One thing. Another thing.") == "One thing."
     assert shorten("Der følges op den 10. juni, når alle mødes. Så videre.") == (
-        "Der følges op den 10. juni, når alle mødes.")
+        "Der følges op den 10. juni, når alle mødes."
+    )
     long = "word " * 100
     cut = shorten(long, limit=40)
     assert cut.endswith("…")
@@ -114,14 +126,19 @@ async def test_real_knowledge_has_nothing_upcoming_and_lists_recent_by_precision
     assert listing.upcoming == ()
     ids = [entry.id for entry in listing.recent]
     # Day and month known (newest in the year first), then the undated ones in catalog order.
-    assert ids[:4] == ["autumn-conference-ostersund", "autumn-conference-gavle",
-                       "autumn-conference-kristianstad", "thematic-groups-follow-up"]
+    assert ids[:4] == [
+        "autumn-conference-ostersund",
+        "autumn-conference-gavle",
+        "autumn-conference-kristianstad",
+        "thematic-groups-follow-up",
+    ]
     assert set(ids[4:]) == {m.id for m in real_kb.meetings.values() if m.date.month is None}
     assert all(not entry.has_full_date and not entry.upcoming for entry in listing.recent)
     kristianstad = listing.recent[2]
     assert (kristianstad.day, kristianstad.month, kristianstad.date) == (3, 10, None)
     assert kristianstad.source_title == (
-        "Höstens regionala konferenser leder oss vidare genom samverkan")
+        "Höstens regionala konferenser leder oss vidare genom samverkan"
+    )
 
 
 async def test_upcoming_uses_full_dates_only_soonest_first(
@@ -147,8 +164,11 @@ async def test_today_is_the_day_in_the_configured_time_zone(
 ) -> None:
     # 23:30 UTC on the 21st is already 00:30 on the 22nd in Stockholm.
     clock = Clock(datetime(2026, 11, 21, 23, 30, tzinfo=UTC))
-    kb = with_meetings(real_kb, fictional("test-21", FuzzyDate(2026, 11, 21)),
-                       fictional("test-22", FuzzyDate(2026, 11, 22)))
+    kb = with_meetings(
+        real_kb,
+        fictional("test-21", FuzzyDate(2026, 11, 21)),
+        fictional("test-22", FuzzyDate(2026, 11, 22)),
+    )
     listing = await service(kb, storage, clock).overview(1, "en")
     assert [e.id for e in listing.upcoming] == ["test-22"]
 
@@ -156,11 +176,17 @@ async def test_today_is_the_day_in_the_configured_time_zone(
 async def test_past_full_dates_come_first_among_recent_newest_first(
     real_kb: KnowledgeBase, storage: Storage, clock: Clock
 ) -> None:
-    kb = with_meetings(real_kb, fictional("test-2024", FuzzyDate(2024, 5, 1)),
-                       fictional("test-2025", FuzzyDate(2025, 1, 1)))
+    kb = with_meetings(
+        real_kb,
+        fictional("test-2024", FuzzyDate(2024, 5, 1)),
+        fictional("test-2025", FuzzyDate(2025, 1, 1)),
+    )
     listing = await service(kb, storage, clock).overview(1, "en")
-    assert [e.id for e in listing.recent[:3]] == ["test-2025", "test-2024",
-                                                  "autumn-conference-ostersund"]
+    assert [e.id for e in listing.recent[:3]] == [
+        "test-2025",
+        "test-2024",
+        "autumn-conference-ostersund",
+    ]
     assert listing.hidden == len(kb.meetings) - len(listing.recent) > 0
 
 
@@ -214,8 +240,10 @@ async def test_all_day_calendar_file_parses_back(
 async def test_timed_calendar_file_is_two_hours_in_the_configured_zone(
     real_kb: KnowledgeBase, storage: Storage, clock: Clock
 ) -> None:
-    kb = with_meetings(real_kb, fictional("test-timed", FuzzyDate(2026, 12, 1), time="14:30",
-                                          place=None, country=None))
+    kb = with_meetings(
+        real_kb,
+        fictional("test-timed", FuzzyDate(2026, 12, 1), time="14:30", place=None, country=None),
+    )
     calendar_file = service(kb, storage, clock).calendar_file("test-timed", "en")
     assert calendar_file is not None
     calendar, event = parse(calendar_file.content)
@@ -271,8 +299,10 @@ async def test_subscribing_late_means_the_next_sweep(
     assert change.soon
 
 
-@pytest.mark.parametrize("meeting_id", [
-    "nope", "hamburg-resource-centres", "autumn-conference-kristianstad", "test-past"])
+@pytest.mark.parametrize(
+    "meeting_id",
+    ["nope", "hamburg-resource-centres", "autumn-conference-kristianstad", "test-past"],
+)
 async def test_cannot_subscribe_without_an_upcoming_full_date(
     real_kb: KnowledgeBase, storage: Storage, clock: Clock, meeting_id: str
 ) -> None:
@@ -326,7 +356,9 @@ async def test_sweep_sends_due_reminders_once_in_the_users_language(
     report = await meetings.sweep(recorder)
     assert report.sent == 2
     assert {(c.chat_id, c.lang, c.entry.title) for c in recorder.calls} == {
-        (7, "en", "Test meeting test-sweep"), (8, "da", "Testmøde test-sweep")}
+        (7, "en", "Test meeting test-sweep"),
+        (8, "da", "Testmøde test-sweep"),
+    }
     assert await storage.pending_reminders() == []
     assert (await meetings.sweep(recorder)).sent == 0
     assert len(recorder.calls) == 2
@@ -336,8 +368,11 @@ async def test_sweep_drops_blocked_chats_and_retries_failures(
     real_kb: KnowledgeBase, storage: Storage, clock: Clock
 ) -> None:
     # Both tomorrow: subscribed at noon, the 09:00 reminders are already due.
-    kb = with_meetings(real_kb, fictional("test-a", FuzzyDate(2026, 11, 23)),
-                       fictional("test-b", FuzzyDate(2026, 11, 23)))
+    kb = with_meetings(
+        real_kb,
+        fictional("test-a", FuzzyDate(2026, 11, 23)),
+        fictional("test-b", FuzzyDate(2026, 11, 23)),
+    )
     meetings = service(kb, storage, clock)
     for meeting_id in ("test-a", "test-b"):
         await meetings.subscribe(7, 7, meeting_id, "en")
@@ -360,8 +395,9 @@ async def test_sweep_silently_retires_reminders_for_gone_or_past_meetings(
     real_kb: KnowledgeBase, storage: Storage, clock: Clock
 ) -> None:
     await storage.subscribe(user_id=7, chat_id=7, meeting_id="gone", remind_at=NOW)
-    await storage.subscribe(user_id=7, chat_id=7, meeting_id="test-past",
-                            remind_at=NOW - timedelta(days=3))
+    await storage.subscribe(
+        user_id=7, chat_id=7, meeting_id="test-past", remind_at=NOW - timedelta(days=3)
+    )
     kb = with_meetings(real_kb, fictional("test-past", FuzzyDate(2026, 11, 20)))
     recorder = Recorder()
     report = await service(kb, storage, clock).sweep(recorder)
@@ -374,8 +410,12 @@ async def test_sweep_silently_retires_reminders_for_gone_or_past_meetings(
 
 
 def test_every_language_has_every_meetings_string() -> None:
-    catalogs = {lang: yaml.safe_load((REPO / "bot" / "locales" / lang / "meetings.yaml")
-                                     .read_text(encoding="utf-8")) for lang in LANGUAGES}
+    catalogs = {
+        lang: yaml.safe_load(
+            (REPO / "bot" / "locales" / lang / "meetings.yaml").read_text(encoding="utf-8")
+        )
+        for lang in LANGUAGES
+    }
     keys = set(catalogs["en"])
     for lang in ("sv", "da"):
         assert set(catalogs[lang]) == keys
@@ -387,8 +427,11 @@ async def test_every_template_renders_valid_telegram_html_in_every_language(
     real_kb: KnowledgeBase, storage: Storage, clock: Clock
 ) -> None:
     renderer = Renderer()
-    kb = with_meetings(real_kb, fictional("test-html", FuzzyDate(2026, 12, 1), time="09:15"),
-                       fictional("test-html-soon", FuzzyDate(2026, 11, 22)))
+    kb = with_meetings(
+        real_kb,
+        fictional("test-html", FuzzyDate(2026, 12, 1), time="09:15"),
+        fictional("test-html-soon", FuzzyDate(2026, 11, 22)),
+    )
     meetings = service(kb, storage, clock)
     for lang in LANGUAGES:
         listing = await meetings.overview(1, lang)
@@ -437,6 +480,7 @@ async def test_card_and_confirmation_wording(
     kb = with_meetings(real_kb, fictional("test-confirm", FuzzyDate(2026, 12, 1), time="14:30"))
     change = await service(kb, storage, clock).subscribe(1, 1, "test-confirm", "sv")
     assert change is not None
-    confirmation = renderer.render("meetings_reminder_set", "sv", change=change,
-                                   zone="Europe/Stockholm")
+    confirmation = renderer.render(
+        "meetings_reminder_set", "sv", change=change, zone="Europe/Stockholm"
+    )
     assert "30 november 2026 kl. 14:30" in confirmation

@@ -58,19 +58,22 @@ def knowledge(tmp_path: Path) -> Path:
 # --- names -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "slug"), [
-    ("../../etc/passwd.md", "passwd"),
-    ("..\\..\\windows\\system.ini.txt", "system-ini"),
-    ("/abs/path/Report 2025.txt", "report-2025"),
-    ("ÅÄÖ fil.txt", "aao-fil"),
-    ("Ærø og Øst.txt", "aero-og-ost"),
-    (".hidden.md", "hidden"),
-    ("...txt", ""),
-    ("..", ""),
-    ("日本語.txt", ""),
-    ("a" * 100 + ".txt", "a" * 64),
-    ("--weird__name--.md", "weird-name"),
-])
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("../../etc/passwd.md", "passwd"),
+        ("..\\..\\windows\\system.ini.txt", "system-ini"),
+        ("/abs/path/Report 2025.txt", "report-2025"),
+        ("ÅÄÖ fil.txt", "aao-fil"),
+        ("Ærø og Øst.txt", "aero-og-ost"),
+        (".hidden.md", "hidden"),
+        ("...txt", ""),
+        ("..", ""),
+        ("日本語.txt", ""),
+        ("a" * 100 + ".txt", "a" * 64),
+        ("--weird__name--.md", "weird-name"),
+    ],
+)
 def test_slug_is_a_safe_id_never_a_path(name: str, slug: str) -> None:
     result = safe_slug(name)
     assert result == slug
@@ -125,10 +128,13 @@ def test_utf16_is_not_utf8() -> None:
     assert refusal("wide.txt", "hello".encode("utf-16")).reason == "not_utf8"
 
 
-@pytest.mark.parametrize("data", [
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-    bytes(range(1, 32)) * 10 + b"text",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        bytes(range(1, 32)) * 10 + b"text",
+    ],
+)
 def test_binary_is_refused(data: bytes) -> None:
     assert refusal("photo.txt", data).reason == "binary"
 
@@ -153,7 +159,8 @@ def test_bad_front_matter_names_the_line() -> None:
     text = VALID_MD.replace("kind: news", "kind: rumour")
     [problem] = refusal("fresh-news.md", text).problems
     assert str(problem) == (
-        "fresh-news.md:5: unknown kind 'rumour' (expected project, news or conference)")
+        "fresh-news.md:5: unknown kind 'rumour' (expected project, news or conference)"
+    )
 
 
 def test_bad_language_in_front_matter_names_the_line() -> None:
@@ -188,7 +195,11 @@ def test_txt_becomes_a_news_document_with_provenance() -> None:
     prepared = prepare("Möte i Gävle.txt", text)
     assert prepared.converted
     assert (prepared.id, prepared.title, prepared.language, prepared.kind) == (
-        "mote-i-gavle", "Nytt möte i Gävle", "sv", "news")
+        "mote-i-gavle",
+        "Nytt möte i Gävle",
+        "sv",
+        "news",
+    )
     assert "provenance: Uploaded by an admin on 2025-06-02" in prepared.content
     assert prepared.content.endswith("Vi träffas i höst för att prata om unga och arbete.\n")
 
@@ -198,11 +209,14 @@ def test_txt_title_with_yaml_characters_is_quoted() -> None:
     assert prepared.title == "key: value # not a comment"
 
 
-@pytest.mark.parametrize(("text", "language"), [
-    ("Unge og beskæftigelse\nVi mødes på jobcentret og taler om uddannelse.", "da"),
-    ("Unga och arbete\nVi träffas på kontoret och pratar om utbildning.", "sv"),
-    ("Young people and work\nWe meet at the job centre and talk about the training.", "en"),
-])
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Unge og beskæftigelse\nVi mødes på jobcentret og taler om uddannelse.", "da"),
+        ("Unga och arbete\nVi träffas på kontoret och pratar om utbildning.", "sv"),
+        ("Young people and work\nWe meet at the job centre and talk about the training.", "en"),
+    ],
+)
 def test_txt_language_is_detected(text: str, language: str) -> None:
     assert prepare("note.txt", text).language == language
 
@@ -247,13 +261,15 @@ def test_install_restores_the_previous_file_when_the_whole_base_objects(knowledg
     target = knowledge / "documents" / "neo.md"
     before = target.read_bytes()
     broken = VALID_MD.replace("id: fresh-news", "id: neo").replace(
-        "kind: news", "kind: news\nproject: no-such-project")
+        "kind: news", "kind: news\nproject: no-such-project"
+    )
     prepared = prepare("neo.md", broken)
     with pytest.raises(UploadError) as caught:
         install_document(prepared, knowledge)
     assert caught.value.reason == "invalid"
     assert [str(p) for p in caught.value.problems] == [
-        "neo.md:2: unknown project 'no-such-project'"]
+        "neo.md:2: unknown project 'no-such-project'"
+    ]
     assert target.read_bytes() == before
 
 

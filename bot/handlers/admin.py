@@ -67,12 +67,14 @@ async def _admin(update: Update, context: Context) -> Who | None:
 
 
 async def _audit(services: Services, me: Who, action: str, detail: str = "") -> None:
-    await services.storage.audit(admin_id=me.user_id, action=action, detail=detail,
-                                 at=services.clock())
+    await services.storage.audit(
+        admin_id=me.user_id, action=action, detail=detail, at=services.clock()
+    )
 
 
-async def _show(context: Context, chat_id: int, message: Message | None, template: str,
-                lang: str, **values: Any) -> None:
+async def _show(
+    context: Context, chat_id: int, message: Message | None, template: str, lang: str, **values: Any
+) -> None:
     """Replace the text of the bot's own status message; long results continue in new
     messages. Sends instead when there is no message to edit."""
     if message is None:
@@ -80,14 +82,16 @@ async def _show(context: Context, chat_id: int, message: Message | None, templat
         return
     parts = split_html(get_services(context).renderer.render(template, lang, **values))
     try:
-        await message.edit_text(parts[0], parse_mode=ParseMode.HTML,
-                                link_preview_options=NO_PREVIEW)
+        await message.edit_text(
+            parts[0], parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+        )
     except BadRequest as error:
         if "not modified" not in str(error).lower():
             raise
     for part in parts[1:]:
-        await context.bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
-                                       link_preview_options=NO_PREVIEW)
+        await context.bot.send_message(
+            chat_id, part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+        )
 
 
 class _Progress:
@@ -95,9 +99,16 @@ class _Progress:
     worker thread, so it only schedules an edit on the event loop; edits are throttled (Telegram
     limits edits per chat) and run one after the other, so an older state never lands last."""
 
-    def __init__(self, context: Context, me: Who, message: Message | None,
-                 file_name: str | None, *, interval: float = PROGRESS_INTERVAL,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        context: Context,
+        me: Who,
+        message: Message | None,
+        file_name: str | None,
+        *,
+        interval: float = PROGRESS_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._context = context
         self._me = me
         self._message = message
@@ -117,17 +128,26 @@ class _Progress:
             if self._closed or self._message is None or now - self._last < self._interval:
                 return
             self._last = now
-            self._pending.append(asyncio.run_coroutine_threadsafe(
-                self._edit(stage, done, total), self._loop))
+            self._pending.append(
+                asyncio.run_coroutine_threadsafe(self._edit(stage, done, total), self._loop)
+            )
 
     async def _edit(self, stage: str, done: int, total: int) -> None:
         lang = self._me.lang
         label = translate(lang, f"admin.stage_{stage}") if stage in PROGRESS_STAGES else stage
         async with self._edits:
             try:
-                await _show(self._context, self._me.chat_id, self._message,
-                            "admin_reindex_progress", lang, file_name=self._file_name,
-                            stage=label, done=done, total=total)
+                await _show(
+                    self._context,
+                    self._me.chat_id,
+                    self._message,
+                    "admin_reindex_progress",
+                    lang,
+                    file_name=self._file_name,
+                    stage=label,
+                    done=done,
+                    total=total,
+                )
             except TelegramError as error:  # progress is a courtesy; the result still comes
                 log.warning("could not show rebuild progress: %s", error)
 
@@ -139,8 +159,9 @@ class _Progress:
         await asyncio.gather(*(asyncio.wrap_future(f) for f in pending), return_exceptions=True)
 
 
-async def _rebuild(context: Context, me: Who, message: Message | None,
-                   file_name: str | None = None) -> ReindexReport | BrobyggerError:
+async def _rebuild(
+    context: Context, me: Who, message: Message | None, file_name: str | None = None
+) -> ReindexReport | BrobyggerError:
     """Rebuild in the background with live progress; the old index answers meanwhile."""
     progress = _Progress(context, me, message, file_name)
     try:
@@ -173,16 +194,30 @@ async def reindex(update: Update, context: Context) -> None:
         result = await _rebuild(context, me, message)
     if isinstance(result, ReindexReport):
         problems = [str(problem) for problem in result.problems]
-        await _audit(services, me, "reindex", f"documents={result.meta.documents} "
-                     f"chunks={result.meta.chunks} problems={len(problems)}")
-        await _show(context, me.chat_id, message, "admin_reindex_done", me.lang,
-                    documents=result.meta.documents, chunks=result.meta.chunks,
-                    seconds=_seconds(result.seconds, me.lang), problems=problems,
-                    max_problems=MAX_PROBLEMS_SHOWN)
+        await _audit(
+            services,
+            me,
+            "reindex",
+            f"documents={result.meta.documents} "
+            f"chunks={result.meta.chunks} problems={len(problems)}",
+        )
+        await _show(
+            context,
+            me.chat_id,
+            message,
+            "admin_reindex_done",
+            me.lang,
+            documents=result.meta.documents,
+            chunks=result.meta.chunks,
+            seconds=_seconds(result.seconds, me.lang),
+            problems=problems,
+            max_problems=MAX_PROBLEMS_SHOWN,
+        )
     else:
         await _audit(services, me, "reindex", f"failed: {result}")
-        await _show(context, me.chat_id, message, "admin_reindex_failed", me.lang,
-                    error=str(result))
+        await _show(
+            context, me.chat_id, message, "admin_reindex_failed", me.lang, error=str(result)
+        )
 
 
 async def _download(context: Context, file_id: str) -> bytes:
@@ -211,36 +246,71 @@ async def upload_document(update: Update, context: Context) -> None:
         status = await send(context, me.chat_id, "admin_upload_checking", me.lang, name=name)
         data = await _download(context, message.document.file_id)
         prepared = await asyncio.to_thread(
-            uploads.prepare_upload, name, data, max_bytes=settings.max_upload_bytes,
-            today=_today(services), caption=message.caption)
+            uploads.prepare_upload,
+            name,
+            data,
+            max_bytes=settings.max_upload_bytes,
+            today=_today(services),
+            caption=message.caption,
+        )
         async with _knowledge_lock(context):
-            installed = await asyncio.to_thread(uploads.install_document, prepared,
-                                                settings.knowledge_dir)
+            installed = await asyncio.to_thread(
+                uploads.install_document, prepared, settings.knowledge_dir
+            )
             result = await _rebuild(context, me, status, name)
     except UploadError as refusal:
         await _audit(services, me, "upload", f"refused {name!r}: {refusal.reason}")
-        await _show(context, me.chat_id, status, "admin_upload_refused", me.lang, name=name,
-                    reason=refusal.reason, values=refusal.values,
-                    problems=[str(problem) for problem in refusal.problems],
-                    max_problems=MAX_PROBLEMS_SHOWN)
+        await _show(
+            context,
+            me.chat_id,
+            status,
+            "admin_upload_refused",
+            me.lang,
+            name=name,
+            reason=refusal.reason,
+            values=refusal.values,
+            problems=[str(problem) for problem in refusal.problems],
+            max_problems=MAX_PROBLEMS_SHOWN,
+        )
         return
     document = installed.document
     verb = "replaced" if installed.replaced else "added"
     if not isinstance(result, ReindexReport):
-        await _audit(services, me, "upload",
-                     f"{verb} {document.id} from {name!r}; rebuild failed: {result}")
-        await _show(context, me.chat_id, status, "admin_upload_not_indexed", me.lang,
-                    document_id=document.id, error=str(result))
+        await _audit(
+            services, me, "upload", f"{verb} {document.id} from {name!r}; rebuild failed: {result}"
+        )
+        await _show(
+            context,
+            me.chat_id,
+            status,
+            "admin_upload_not_indexed",
+            me.lang,
+            document_id=document.id,
+            error=str(result),
+        )
         return
     chunks = uploads.document_chunks(services.search.searcher.index.chunks, document.id)
     await _audit(services, me, "upload", f"{verb} {document.id} from {name!r}; chunks={chunks}")
-    await _show(context, me.chat_id, status, "admin_upload_done", me.lang,
-                document=document, replaced=installed.replaced, converted=prepared.converted,
-                language_given=prepared.language_given, document_chunks=chunks,
-                documents=result.meta.documents, chunks=result.meta.chunks,
-                seconds=_seconds(result.seconds, me.lang),
-                other_languages=[translate(me.lang, f"common.language_name_{code}")
-                                 for code in LANGUAGES if code != document.language])
+    await _show(
+        context,
+        me.chat_id,
+        status,
+        "admin_upload_done",
+        me.lang,
+        document=document,
+        replaced=installed.replaced,
+        converted=prepared.converted,
+        language_given=prepared.language_given,
+        document_chunks=chunks,
+        documents=result.meta.documents,
+        chunks=result.meta.chunks,
+        seconds=_seconds(result.seconds, me.lang),
+        other_languages=[
+            translate(me.lang, f"common.language_name_{code}")
+            for code in LANGUAGES
+            if code != document.language
+        ],
+    )
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -250,8 +320,10 @@ async def stats(update: Update, context: Context) -> None:
         return
     services = get_services(context)
     today = _today(services)
-    periods = [(days, await services.storage.stats(since=today - timedelta(days=days - 1)))
-               for days in STATS_PERIODS]
+    periods = [
+        (days, await services.storage.stats(since=today - timedelta(days=days - 1)))
+        for days in STATS_PERIODS
+    ]
     await _audit(services, me, "stats")
     await send(context, me.chat_id, "admin_stats", me.lang, periods=periods, languages=LANGUAGES)
 
@@ -262,8 +334,16 @@ async def gaps(update: Update, context: Context) -> None:
     if me is None:
         return
     services = get_services(context)
-    found = await services.storage.gaps(since=_today(services) - timedelta(days=GAPS_DAYS),
-                                        limit=GAPS_SHOWN)
+    found = await services.storage.gaps(
+        since=_today(services) - timedelta(days=GAPS_DAYS), limit=GAPS_SHOWN
+    )
     await _audit(services, me, "gaps", f"shown={len(found)}")
-    await send(context, me.chat_id, "admin_gaps", me.lang, gaps=found, days=GAPS_DAYS,
-               retention_days=services.settings.unanswered_retention_days)
+    await send(
+        context,
+        me.chat_id,
+        "admin_gaps",
+        me.lang,
+        gaps=found,
+        days=GAPS_DAYS,
+        retention_days=services.settings.unanswered_retention_days,
+    )

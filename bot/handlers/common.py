@@ -77,22 +77,37 @@ def keyboard(rows: Buttons | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(markup)
 
 
-async def send(context: Context, chat_id: int, template: str, lang: str,
-               buttons: Buttons | None = None, **values: Any) -> Message | None:
+async def send(
+    context: Context,
+    chat_id: int,
+    template: str,
+    lang: str,
+    buttons: Buttons | None = None,
+    **values: Any,
+) -> Message | None:
     """Render a template and send it, split under 4096 characters; buttons go on the last part."""
     html = get_services(context).renderer.render(template, lang, **values)
     parts = split_html(html)
     message = None
     for number, part in enumerate(parts, start=1):
         message = await context.bot.send_message(
-            chat_id, part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW,
+            chat_id,
+            part,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
             reply_markup=keyboard(buttons) if number == len(parts) else None,
         )
     return message
 
 
-async def edit(update: Update, context: Context, template: str, lang: str,
-               buttons: Buttons | None = None, **values: Any) -> None:
+async def edit(
+    update: Update,
+    context: Context,
+    template: str,
+    lang: str,
+    buttons: Buttons | None = None,
+    **values: Any,
+) -> None:
     """Replace the text of the message a button belongs to (paging, progress)."""
     query = update.callback_query
     if query is None or not isinstance(query.message, Message):
@@ -100,15 +115,19 @@ async def edit(update: Update, context: Context, template: str, lang: str,
     html = get_services(context).renderer.render(template, lang, **values)
     parts = split_html(html)
     try:
-        await query.message.edit_text(parts[0], parse_mode=ParseMode.HTML,
-                                      link_preview_options=NO_PREVIEW,
-                                      reply_markup=keyboard(buttons))
+        await query.message.edit_text(
+            parts[0],
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+            reply_markup=keyboard(buttons),
+        )
     except BadRequest as error:
         if "not modified" not in str(error).lower():
             raise
     for part in parts[1:]:
-        await context.bot.send_message(query.message.chat_id, part, parse_mode=ParseMode.HTML,
-                                       link_preview_options=NO_PREVIEW)
+        await context.bot.send_message(
+            query.message.chat_id, part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+        )
 
 
 async def answer_callback(update: Update, text: str | None = None) -> None:

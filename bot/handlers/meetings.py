@@ -48,8 +48,9 @@ def _buttons(entry: MeetingEntry, lang: str, number: int | None = None) -> list[
     """Details (in a list), a calendar file (full date only), a reminder (upcoming only)."""
     row: list[tuple[str, str]] = []
     if number is not None:
-        row.append((translate(lang, "meetings.button_details", number=number),
-                    f"meet:show:{entry.id}"))
+        row.append(
+            (translate(lang, "meetings.button_details", number=number), f"meet:show:{entry.id}")
+        )
     if entry.has_full_date:
         row.append((translate(lang, "meetings.button_ics"), f"meet:ics:{entry.id}"))
     if entry.upcoming:
@@ -59,16 +60,18 @@ def _buttons(entry: MeetingEntry, lang: str, number: int | None = None) -> list[
 
 async def _send_card(context: Context, chat_id: int, lang: str, entry: MeetingEntry) -> None:
     row = _buttons(entry, lang)
-    await send(context, chat_id, "meetings_card", lang, buttons=[row] if row else None,
-               entry=entry)
+    await send(context, chat_id, "meetings_card", lang, buttons=[row] if row else None, entry=entry)
 
 
 async def upcoming_meetings(update: Update, context: Context) -> None:
     """/meetings: what is coming up, or honestly nothing and the most recent ones instead."""
     me = await who(update, context)
     listing = await _service(context).overview(me.user_id, me.lang)
-    buttons = [row for number, entry in enumerate(listing.entries, start=1)
-               if (row := _buttons(entry, me.lang, number))]
+    buttons = [
+        row
+        for number, entry in enumerate(listing.entries, start=1)
+        if (row := _buttons(entry, me.lang, number))
+    ]
     await send(context, me.chat_id, "meetings", me.lang, buttons=buttons, listing=listing)
 
 
@@ -118,10 +121,16 @@ async def _send_calendar_file(update: Update, context: Context, meeting_id: str)
         await outdated(update, context, me.lang)
         return
     await answer_callback(update)
-    caption = get_services(context).renderer.render("meetings_ics_caption", me.lang,
-                                                    entry=calendar.entry)
-    await context.bot.send_document(me.chat_id, calendar.content, filename=calendar.filename,
-                                    caption=caption, parse_mode=ParseMode.HTML)
+    caption = get_services(context).renderer.render(
+        "meetings_ics_caption", me.lang, entry=calendar.entry
+    )
+    await context.bot.send_document(
+        me.chat_id,
+        calendar.content,
+        filename=calendar.filename,
+        caption=caption,
+        parse_mode=ParseMode.HTML,
+    )
 
 
 async def meeting_button(update: Update, context: Context) -> None:
@@ -141,17 +150,24 @@ async def meeting_button(update: Update, context: Context) -> None:
     elif action == "ics":
         await _send_calendar_file(update, context, meeting_id)
     elif action in ("sub", "unsub"):
-        change = (await service.subscribe(me.user_id, me.chat_id, meeting_id, me.lang)
-                  if action == "sub" else
-                  await service.unsubscribe(me.user_id, meeting_id, me.lang))
+        change = (
+            await service.subscribe(me.user_id, me.chat_id, meeting_id, me.lang)
+            if action == "sub"
+            else await service.unsubscribe(me.user_id, meeting_id, me.lang)
+        )
         if change is None:
             await outdated(update, context, me.lang)
             return
         await answer_callback(update)
         await _flip_reminder_button(update, change.entry, me.lang)
-        await send(context, me.chat_id,
-                   "meetings_reminder_set" if action == "sub" else "meetings_reminder_stopped",
-                   me.lang, change=change, zone=get_services(context).settings.timezone)
+        await send(
+            context,
+            me.chat_id,
+            "meetings_reminder_set" if action == "sub" else "meetings_reminder_stopped",
+            me.lang,
+            change=change,
+            zone=get_services(context).settings.timezone,
+        )
     else:
         await outdated(update, context, me.lang)
 
@@ -166,14 +182,23 @@ async def send_due_reminders(context: Context) -> None:
         ics = (translate(due.lang, "meetings.button_ics"), f"meet:ics:{due.entry.id}")
         row = [ics] if _fits(ics[1]) else []
         try:
-            await send(context, due.chat_id, "meetings_reminder", due.lang,
-                       buttons=[row] if row else None, entry=due.entry)
+            await send(
+                context,
+                due.chat_id,
+                "meetings_reminder",
+                due.lang,
+                buttons=[row] if row else None,
+                entry=due.entry,
+            )
         except Forbidden:
             log.info("chat %s blocked the bot; dropping its reminders", due.chat_id)
             return Delivery.BLOCKED
         except Exception:
-            log.exception("reminder %s to chat %s failed; retrying at the next sweep",
-                          due.subscription_id, due.chat_id)
+            log.exception(
+                "reminder %s to chat %s failed; retrying at the next sweep",
+                due.subscription_id,
+                due.chat_id,
+            )
             return Delivery.FAILED
         return Delivery.SENT
 

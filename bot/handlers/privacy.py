@@ -32,8 +32,13 @@ ANSWERED_PROMPTS_KEPT = 1000
 async def privacy(update: Update, context: Context) -> None:
     """/privacy: everything that is stored, for how long, and how to delete it."""
     me = await who(update, context)
-    await send(context, me.chat_id, "privacy", me.lang,
-               retention_days=get_services(context).settings.unanswered_retention_days)
+    await send(
+        context,
+        me.chat_id,
+        "privacy",
+        me.lang,
+        retention_days=get_services(context).settings.unanswered_retention_days,
+    )
 
 
 async def forget(update: Update, context: Context) -> None:
@@ -44,10 +49,18 @@ async def forget(update: Update, context: Context) -> None:
         # In a group anyone could press the buttons, and the reply would be public.
         await send(context, me.chat_id, "forget_private_only", me.lang)
         return
-    await send(context, me.chat_id, "forget_confirm", me.lang, buttons=[[
-        (translate(me.lang, "privacy.forget_yes"), "forget:yes"),
-        (translate(me.lang, "privacy.forget_no"), "forget:no"),
-    ]])
+    await send(
+        context,
+        me.chat_id,
+        "forget_confirm",
+        me.lang,
+        buttons=[
+            [
+                (translate(me.lang, "privacy.forget_yes"), "forget:yes"),
+                (translate(me.lang, "privacy.forget_no"), "forget:no"),
+            ]
+        ],
+    )
 
 
 def _first_answer(context: Context, message: Message) -> bool:

@@ -91,8 +91,14 @@ def _card_buttons(card: ProjectCard, page: int, key: str, lang: str) -> Buttons:
         [(group.name, _card_data(group.id, page, key))] for group in card.working_groups
     ]
     if card.parent is not None:
-        rows.append([(translate(lang, "projects.part_of", name=card.parent.name),
-                      _card_data(card.parent.id, page, key))])
+        rows.append(
+            [
+                (
+                    translate(lang, "projects.part_of", name=card.parent.name),
+                    _card_data(card.parent.id, page, key),
+                )
+            ]
+        )
     rows.append([(translate(lang, "projects.back_to_list"), f"proj:l:{page}:{key}")])
     return rows
 
@@ -103,8 +109,14 @@ async def list_projects(update: Update, context: Context) -> None:
     words = " ".join(context.args or [])
     listing = browse_projects(get_services(context).kb, me.lang, words)
     key = _remember_search(context, listing)
-    await send(context, me.chat_id, "projects", me.lang, _list_buttons(listing, key, me.lang),
-               listing=listing)
+    await send(
+        context,
+        me.chat_id,
+        "projects",
+        me.lang,
+        _list_buttons(listing, key, me.lang),
+        listing=listing,
+    )
 
 
 async def show_project(context: Context, chat_id: int, lang: str, project_id: str) -> bool:
@@ -137,8 +149,9 @@ async def project_button(update: Update, context: Context) -> None:
             await outdated(update, context, me.lang)
             return
         await answer_callback(update)
-        await edit(update, context, "project", me.lang, _card_buttons(card, page, key, me.lang),
-                   card=card)
+        await edit(
+            update, context, "project", me.lang, _card_buttons(card, page, key, me.lang), card=card
+        )
         return
     words = _recall_search(context, key)
     if words is None:
@@ -146,5 +159,6 @@ async def project_button(update: Update, context: Context) -> None:
         return
     listing = browse_projects(kb, me.lang, words, page)
     await answer_callback(update)
-    await edit(update, context, "projects", me.lang, _list_buttons(listing, key, me.lang),
-               listing=listing)
+    await edit(
+        update, context, "projects", me.lang, _list_buttons(listing, key, me.lang), listing=listing
+    )

@@ -3,6 +3,7 @@ know"; plus the feedback and "more results" buttons under each answer."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from telegram import Message, Update
@@ -65,32 +66,45 @@ async def ask(update: Update, context: Context) -> None:
     if not services.limiter.allow(me.user_id):
         await send(context, me.chat_id, "rate_limited", me.lang)
         return
-    try:
+    with contextlib.suppress(TelegramError):  # only a courtesy; the answer matters
         await context.bot.send_chat_action(me.chat_id, ChatAction.TYPING)
-    except TelegramError:
-        pass  # only a courtesy; the answer matters
     result = await services.search.ask(question)
     index = services.search.searcher.index
     answer = build_answer(result, me.user_id, me.lang, services.kb, index.chunk_map)
     today = services.clock().astimezone(services.settings.tz).date()
     await services.storage.touch_user(me.user_id, today)
-    await services.storage.record_question(language=me.lang, answered=result.answered, day=today,
-                                           text=None if result.answered else question)
+    await services.storage.record_question(
+        language=me.lang,
+        answered=result.answered,
+        day=today,
+        text=None if result.answered else question,
+    )
     helplines = helplines_for(me.lang) if safety.level is Level.TOPIC else None
     if not result.answered:
         await send(context, me.chat_id, "no_answer", me.lang, role=me.role, helplines=helplines)
         return
     answer.shown = min(PASSAGES_FIRST, len(answer.passages))
     services.answers.put(answer)
-    await send(context, me.chat_id, "answer", me.lang, buttons=_answer_buttons(answer, me.lang),
-               passages=answer.passages[: answer.shown], helplines=helplines)
+    await send(
+        context,
+        me.chat_id,
+        "answer",
+        me.lang,
+        buttons=_answer_buttons(answer, me.lang),
+        passages=answer.passages[: answer.shown],
+        helplines=helplines,
+    )
 
 
 def _addressed(message: Message, username: str | None) -> bool:
     """In groups the bot speaks only when mentioned or replied to."""
-    if message.reply_to_message and message.reply_to_message.from_user and (
-        message.reply_to_message.from_user.is_bot
-        and message.reply_to_message.from_user.username == username
+    if (
+        message.reply_to_message
+        and message.reply_to_message.from_user
+        and (
+            message.reply_to_message.from_user.is_bot
+            and message.reply_to_message.from_user.username == username
+        )
     ):
         return True
     return bool(username) and f"@{username}".casefold() in (message.text or "").casefold()
@@ -106,9 +120,13 @@ async def feedback_button(update: Update, context: Context) -> None:
         await outdated(update, context, me.lang)
         return
     today = services.clock().astimezone(services.settings.tz).date()
-    await services.storage.add_feedback(user_id=me.user_id, answer_id=answer.id,
-                                        value=1 if args[1] == "+" else -1, language=me.lang,
-                                        day=today)
+    await services.storage.add_feedback(
+        user_id=me.user_id,
+        answer_id=answer.id,
+        value=1 if args[1] == "+" else -1,
+        language=me.lang,
+        day=today,
+    )
     await answer_callback(update, translate(me.lang, "questions.thanks"))
 
 
@@ -127,8 +145,13 @@ async def more_button(update: Update, context: Context) -> None:
     start = answer.shown
     answer.shown = min(start + PASSAGES_MORE, len(answer.passages))
     await answer_callback(update)
-    await send(context, me.chat_id, "answer_more", me.lang,
-               buttons=_answer_buttons(answer, me.lang) if answer.shown < len(answer.passages)
-               else None,
-               passages=answer.passages[start : answer.shown], first_number=start + 1,
-               helplines=None)
+    await send(
+        context,
+        me.chat_id,
+        "answer_more",
+        me.lang,
+        buttons=_answer_buttons(answer, me.lang) if answer.shown < len(answer.passages) else None,
+        passages=answer.passages[start : answer.shown],
+        first_number=start + 1,
+        helplines=None,
+    )

@@ -22,15 +22,27 @@ from bot.handlers.common import (
 from bot.i18n import translate, user_language
 from bot.knowledge.models import LANGUAGES
 
-USER_COMMANDS = ("projects", "meetings", "takeaways", "factors", "language", "privacy", "forget",
-                 "help")
+USER_COMMANDS = (
+    "projects",
+    "meetings",
+    "takeaways",
+    "factors",
+    "language",
+    "privacy",
+    "forget",
+    "help",
+)
 ADMIN_COMMANDS = ("reindex", "stats", "gaps")
 ROLES = ("practitioner", "young")
 
 
 def _language_buttons(lang: str) -> list[list[tuple[str, str]]]:
-    return [[(translate(code, f"common.language_name_{code}").capitalize(), f"lang:{code}")
-             for code in LANGUAGES]]
+    return [
+        [
+            (translate(code, f"common.language_name_{code}").capitalize(), f"lang:{code}")
+            for code in LANGUAGES
+        ]
+    ]
 
 
 def _role_buttons(lang: str) -> list[list[tuple[str, str]]]:
@@ -38,7 +50,7 @@ def _role_buttons(lang: str) -> list[list[tuple[str, str]]]:
 
 
 async def start(update: Update, context: Context) -> None:
-    """/start [payload]: deep links open a card directly; otherwise welcome and ask the role once."""
+    """/start [payload]: deep links open a card directly; otherwise welcome, ask the role once."""
     me = await who(update, context)
     services = get_services(context)
     if not me.known and update.effective_user:
@@ -55,9 +67,15 @@ async def start(update: Update, context: Context) -> None:
     if payload == "takeaways":
         await takeaways.list_takeaways(update, context)
         return
-    await send(context, me.chat_id, "start", me.lang,
-               buttons=None if me.role else _role_buttons(me.lang),
-               role=me.role, unknown_link=bool(payload))
+    await send(
+        context,
+        me.chat_id,
+        "start",
+        me.lang,
+        buttons=None if me.role else _role_buttons(me.lang),
+        role=me.role,
+        unknown_link=bool(payload),
+    )
 
 
 async def help_command(update: Update, context: Context) -> None:
@@ -123,8 +141,10 @@ async def publish_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> No
     for admin_id in services.settings.admin_ids:
         prefs = await services.storage.get_user(admin_id)
         lang = prefs.language if prefs else user_language(None)
-        commands = [BotCommand(name, translate(lang, f"help.cmd_{name}"))
-                    for name in USER_COMMANDS + ADMIN_COMMANDS]
+        commands = [
+            BotCommand(name, translate(lang, f"help.cmd_{name}"))
+            for name in USER_COMMANDS + ADMIN_COMMANDS
+        ]
         try:
             await app.bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
         except TelegramError:  # the admin has not started the bot yet

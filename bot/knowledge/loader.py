@@ -39,7 +39,7 @@ KNOWLEDGE_SUFFIXES = (".md", ".yaml", ".yml")
 T = TypeVar("T")
 
 
-class _Invalid(Exception):
+class _EntryError(Exception):
     """One entry (or field) is unusable; carries the line so the report can point at it."""
 
     def __init__(self, line: int, message: str) -> None:
@@ -60,8 +60,8 @@ class _LineLoader(yaml.SafeLoader):
 
     line_offset = 0
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:  # type: ignore[override]
-        mapping = _Node(super().construct_mapping(node, deep=deep))
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        mapping = _Node({str(k): v for k, v in super().construct_mapping(node, deep=deep).items()})
         mapping.line = node.start_mark.line + 1 + self.line_offset
         mapping.key_lines = {
             str(key.value): key.start_mark.line + 1 + self.line_offset for key, _ in node.value
@@ -71,7 +71,7 @@ class _LineLoader(yaml.SafeLoader):
 
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _LineLoader.construct_mapping,  # type: ignore[arg-type]
+    _LineLoader.construct_mapping,
 )
 
 
@@ -92,7 +92,7 @@ class _Fields:
 
     def __init__(self, node: Any, line: int) -> None:
         if not isinstance(node, dict):
-            raise _Invalid(line, f"expected a mapping of fields, got {type(node).__name__}")
+            raise _EntryError(line, f"expected a mapping of fields, got {type(node).__name__}")
         self.node = node
         self.line = getattr(node, "line", line)
 
@@ -103,25 +103,27 @@ class _Fields:
     def has(self, key: str) -> bool:
         return self.node.get(key) is not None
 
-    def str(self, key: str, *, required: bool = True) -> str | None:
+    def string(self, key: str, *, required: bool = True) -> str | None:
         value = self.node.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                raise _Invalid(self.line, f"missing required field '{key}'")
+                raise _EntryError(self.line, f"missing required field '{key}'")
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise _Invalid(self.line_of(key), f"'{key}' must be text, got {type(value).__name__}")
+            raise _EntryError(
+                self.line_of(key), f"'{key}' must be text, got {type(value).__name__}"
+            )
         return str(value).strip()
 
     def req(self, key: str) -> str:
-        value = self.str(key)
+        value = self.string(key)
         assert value is not None
         return value
 
     def id(self, key: str = "id", *, required: bool = True) -> str | None:
-        value = self.str(key, required=required)
+        value = self.string(key, required=required)
         if value is not None and not _ID_RE.match(value):
-            raise _Invalid(
+            raise _EntryError(
                 self.line_of(key), f"'{key}' must be lowercase a-z, 0-9 and '-', got {value!r}"
             )
         return value
@@ -129,7 +131,7 @@ class _Fields:
     def language(self, key: str = "language") -> str:
         value = self.req(key)
         if value not in LANGUAGES:
-            raise _Invalid(
+            raise _EntryError(
                 self.line_of(key),
                 f"unknown language {value!r} in '{key}' (expected one of {', '.join(LANGUAGES)})",
             )
@@ -139,19 +141,20 @@ class _Fields:
         value = self.node.get(key)
         if value is None:
             if required:
-                raise _Invalid(self.line, f"missing required field '{key}'")
+                raise _EntryError(self.line, f"missing required field '{key}'")
             return {}
         if not isinstance(value, dict) or not value:
-            raise _Invalid(
+            raise _EntryError(
                 self.line_of(key), f"'{key}' must map languages to text, e.g. {{en: ..., sv: ...}}"
             )
         inner = _Fields(value, self.line_of(key))
         result: Text = {}
         for lang in value:
             if lang not in LANGUAGES:
-                raise _Invalid(
+                raise _EntryError(
                     inner.line_of(str(lang)),
-                    f"unknown language {lang!r} in '{key}' (expected one of {', '.join(LANGUAGES)})",
+                    f"unknown language {lang!r} in '{key}' "
+                    f"(expected one of {', '.join(LANGUAGES)})",
                 )
             result[lang] = inner.req(lang)
         return result
@@ -161,7 +164,7 @@ class _Fields:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _Invalid(self.line_of(key), f"'{key}' must be a list of ids")
+            raise _EntryError(self.line_of(key), f"'{key}' must be a list of ids")
         return tuple(v.strip() for v in value)
 
     def date(self, key: str) -> date | None:
@@ -173,7 +176,7 @@ class _Fields:
         try:
             return date.fromisoformat(str(value))
         except ValueError:
-            raise _Invalid(
+            raise _EntryError(
                 self.line_of(key), f"'{key}' is not a valid date (YYYY-MM-DD): {value!r}"
             ) from None
 
@@ -182,7 +185,9 @@ def _fuzzy_date(fields: _Fields, key: str) -> FuzzyDate:
     raw = fields.node.get(key)
     line = fields.line_of(key)
     if raw is None:
-        raise _Invalid(fields.line, f"missing required field '{key}' (use 'unknown' if not given)")
+        raise _EntryError(
+            fields.line, f"missing required field '{key}' (use 'unknown' if not given)"
+        )
     if isinstance(raw, date):
         return FuzzyDate(raw.year, raw.month, raw.day)
     text = str(raw).strip()
@@ -190,7 +195,7 @@ def _fuzzy_date(fields: _Fields, key: str) -> FuzzyDate:
         return FuzzyDate(None, None, None)
     match = _FUZZY_DATE_RE.match(text)
     if not match:
-        raise _Invalid(
+        raise _EntryError(
             line, f"'{key}' must be YYYY-MM-DD, --MM-DD (year not given) or unknown, got {text!r}"
         )
     year = int(match.group(1)) if match.group(1) else None
@@ -198,7 +203,7 @@ def _fuzzy_date(fields: _Fields, key: str) -> FuzzyDate:
     try:
         date(year or 2000, month, day)  # 2000 is a leap year, so --02-29 stays valid
     except ValueError:
-        raise _Invalid(line, f"'{key}' is not a real date: {text!r}") from None
+        raise _EntryError(line, f"'{key}' is not a real date: {text!r}") from None
     return FuzzyDate(year, month, day)
 
 
@@ -221,31 +226,35 @@ class _Report:
 
 
 def read_text_file(path: Path) -> str:
-    """Bytes to text with the checks every knowledge file needs; raises _Invalid(line 1)."""
+    """Bytes to text with the checks every knowledge file needs; raises _EntryError(line 1)."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise _Invalid(1, f"file is too large ({size:,} bytes; the limit is {MAX_FILE_BYTES:,})")
+        raise _EntryError(1, f"file is too large ({size:,} bytes; the limit is {MAX_FILE_BYTES:,})")
     data = path.read_bytes()
     if b"\x00" in data:
-        raise _Invalid(1, "file is binary, not text")
+        raise _EntryError(1, "file is binary, not text")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise _Invalid(line, f"file is not UTF-8 text (bad byte at offset {error.start})") from None
+        raise _EntryError(
+            line, f"file is not UTF-8 text (bad byte at offset {error.start})"
+        ) from None
     return text.replace("\r\n", "\n")
 
 
 def _split_front_matter(text: str) -> tuple[_Fields, str, int]:
     match = _FRONT_MATTER_RE.match(text)
     if not match:
-        raise _Invalid(1, "missing front matter: the file must start with a '---' YAML block")
+        raise _EntryError(1, "missing front matter: the file must start with a '---' YAML block")
     try:
         meta = _parse_yaml(match.group(1), line_offset=1)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
-        raise _Invalid(line, f"bad YAML in front matter: {getattr(error, 'problem', error)}") from None
+        raise _EntryError(
+            line, f"bad YAML in front matter: {getattr(error, 'problem', error)}"
+        ) from None
     body_line = text[: match.end()].count("\n") + 1
     return _Fields(meta, 2), text[match.end() :], body_line
 
@@ -260,16 +269,18 @@ def _load_document(path: Path, report: _Report) -> Document:
     doc_id = fields.id()
     assert doc_id is not None
     if doc_id != path.stem:
-        raise _Invalid(fields.line_of("id"), f"id {doc_id!r} must equal the file name {path.stem!r}")
+        raise _EntryError(
+            fields.line_of("id"), f"id {doc_id!r} must equal the file name {path.stem!r}"
+        )
     kind = fields.req("kind")
     if kind not in {"project", "news", "conference"}:
-        raise _Invalid(
+        raise _EntryError(
             fields.line_of("kind"), f"unknown kind {kind!r} (expected project, news or conference)"
         )
     language = fields.language()
     text = _tidy(body)
     if not text:
-        raise _Invalid(body_line, "the document has no text after the front matter")
+        raise _EntryError(body_line, "the document has no text after the front matter")
     return Document(
         id=doc_id,
         title=fields.req("title"),
@@ -278,7 +289,7 @@ def _load_document(path: Path, report: _Report) -> Document:
         body=text,
         path=report.rel(path),
         project=fields.id("project", required=False),
-        provenance=fields.str("provenance", required=False) or "",
+        provenance=fields.string("provenance", required=False) or "",
     )
 
 
@@ -286,49 +297,57 @@ def _load_summary(path: Path, report: _Report) -> Summary:
     fields, body, body_line = _split_front_matter(read_text_file(path))
     text = _tidy(body)
     if not text:
-        raise _Invalid(body_line, "the summary has no text after the front matter")
+        raise _EntryError(body_line, "the summary has no text after the front matter")
     document_id = fields.id("summary_of")
     assert document_id is not None
     language = fields.language()
     expected = f"{document_id}.{language}"
     if path.stem != expected:
-        raise _Invalid(2, f"a summary of {document_id!r} in {language!r} must be named {expected}.md")
+        raise _EntryError(
+            2, f"a summary of {document_id!r} in {language!r} must be named {expected}.md"
+        )
     return Summary(document_id, language, fields.req("title"), text, report.rel(path))
 
 
 def _project(f: _Fields) -> Project:
     kind = f.req("kind")
     if kind not in {"project", "platform", "working-group"}:
-        raise _Invalid(f.line_of("kind"), f"unknown project kind {kind!r}")
+        raise _EntryError(f.line_of("kind"), f"unknown project kind {kind!r}")
     partners = []
     raw_partners = f.node.get("partners") or []
     if not isinstance(raw_partners, list):
-        raise _Invalid(f.line_of("partners"), "'partners' must be a list")
+        raise _EntryError(f.line_of("partners"), "'partners' must be a list")
     for raw in raw_partners:
         p = _Fields(raw, f.line_of("partners"))
-        country = p.str("country", required=False)
+        country = p.string("country", required=False)
         if country is not None and not _COUNTRY_RE.match(country):
-            raise _Invalid(p.line_of("country"), f"country must be a 2-letter code, got {country!r}")
-        partners.append(Partner(p.req("name"), country, p.str("role", required=False)))
+            raise _EntryError(
+                p.line_of("country"), f"country must be a 2-letter code, got {country!r}"
+            )
+        partners.append(Partner(p.req("name"), country, p.string("role", required=False)))
     countries = f.ids("countries")
     for country in countries:
         if not _COUNTRY_RE.match(country):
-            raise _Invalid(f.line_of("countries"), f"country must be a 2-letter code: {country!r}")
+            raise _EntryError(
+                f.line_of("countries"), f"country must be a 2-letter code: {country!r}"
+            )
     period = _Fields(f.node.get("period") or {}, f.line_of("period"))
     start, end = period.date("start"), period.date("end")
     if start and end and end < start:
-        raise _Invalid(f.line_of("period"), "the period ends before it starts")
+        raise _EntryError(f.line_of("period"), "the period ends before it starts")
     contact = None
     if f.has("contact"):
         c = _Fields(f.node["contact"], f.line_of("contact"))
         contact = Contact(
-            c.str("name", required=False),
-            c.str("phone", required=False),
-            c.str("organisation", required=False),
+            c.string("name", required=False),
+            c.string("phone", required=False),
+            c.string("organisation", required=False),
         )
-    website = f.str("website", required=False)
+    website = f.string("website", required=False)
     if website is not None and (" " in website or "." not in website):
-        raise _Invalid(f.line_of("website"), f"website does not look like an address: {website!r}")
+        raise _EntryError(
+            f.line_of("website"), f"website does not look like an address: {website!r}"
+        )
     return Project(
         id=f.id() or "",
         name=f.req("name"),
@@ -341,7 +360,7 @@ def _project(f: _Fields) -> Project:
         countries=countries,
         period_start=start,
         period_end=end,
-        budget=f.str("budget", required=False),
+        budget=f.string("budget", required=False),
         funding=f.text("funding", required=False),
         website=website,
         contact=contact,
@@ -351,13 +370,13 @@ def _project(f: _Fields) -> Project:
 def _meeting(f: _Fields) -> Meeting:
     status = f.req("status")
     if status not in {"planned", "held"}:
-        raise _Invalid(f.line_of("status"), f"status must be planned or held, got {status!r}")
-    time = f.str("time", required=False)
+        raise _EntryError(f.line_of("status"), f"status must be planned or held, got {status!r}")
+    time = f.string("time", required=False)
     if time is not None and not _TIME_RE.match(time):
-        raise _Invalid(f.line_of("time"), f"time must be HH:MM, got {time!r}")
-    country = f.str("country", required=False)
+        raise _EntryError(f.line_of("time"), f"time must be HH:MM, got {time!r}")
+    country = f.string("country", required=False)
     if country is not None and not _COUNTRY_RE.match(country):
-        raise _Invalid(f.line_of("country"), f"country must be a 2-letter code, got {country!r}")
+        raise _EntryError(f.line_of("country"), f"country must be a 2-letter code, got {country!r}")
     return Meeting(
         id=f.id() or "",
         title=f.text("title"),
@@ -366,10 +385,10 @@ def _meeting(f: _Fields) -> Meeting:
         description=f.text("description"),
         source=f.id("source") or "",
         time=time,
-        place=f.str("place", required=False),
+        place=f.string("place", required=False),
         country=country,
         project=f.id("project", required=False),
-        organiser=f.str("organiser", required=False),
+        organiser=f.string("organiser", required=False),
     )
 
 
@@ -409,21 +428,23 @@ def _load_catalog(path: Path, report: _Report) -> tuple[str, list[tuple[int, Any
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise _Invalid(line, f"bad YAML: {getattr(error, 'problem', error)}") from None
+        raise _EntryError(line, f"bad YAML: {getattr(error, 'problem', error)}") from None
     if not isinstance(data, dict) or len(data) != 1:
-        raise _Invalid(1, f"a catalog holds one key ({', '.join(_CATALOGS)}) with a list of entries")
-    (key, entries), = data.items()
+        raise _EntryError(
+            1, f"a catalog holds one key ({', '.join(_CATALOGS)}) with a list of entries"
+        )
+    ((key, entries),) = data.items()
     if key not in _CATALOGS:
-        raise _Invalid(1, f"unknown catalog {key!r} (expected one of {', '.join(_CATALOGS)})")
+        raise _EntryError(1, f"unknown catalog {key!r} (expected one of {', '.join(_CATALOGS)})")
     if not isinstance(entries, list):
-        raise _Invalid(getattr(data, "line", 1), f"'{key}' must hold a list of entries")
+        raise _EntryError(getattr(data, "line", 1), f"'{key}' must hold a list of entries")
     _, build = _CATALOGS[key]
     loaded: list[tuple[int, Any]] = []
     for raw in entries:
         line = getattr(raw, "line", 1)
         try:
             loaded.append((line, build(_Fields(raw, line))))
-        except _Invalid as invalid:
+        except _EntryError as invalid:
             report.add(path, invalid.line, invalid.message)
     return key, loaded
 
@@ -447,14 +468,18 @@ def knowledge_checksum(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _unique(items: list[tuple[Path, int, T]], key: Callable[[T], str], report: _Report, what: str) -> dict[str, tuple[Path, int, T]]:
+def _unique(
+    items: list[tuple[Path, int, T]], key: Callable[[T], str], report: _Report, what: str
+) -> dict[str, tuple[Path, int, T]]:
     seen: dict[str, tuple[Path, int, T]] = {}
     for path, line, item in items:
         ident = key(item)
         if ident in seen:
             first_path, first_line, _ = seen[ident]
             report.add(
-                path, line, f"duplicate {what} id {ident!r} (first at {report.rel(first_path)}:{first_line})"
+                path,
+                line,
+                f"duplicate {what} id {ident!r} (first at {report.rel(first_path)}:{first_line})",
             )
             continue
         seen[ident] = (path, line, item)
@@ -465,7 +490,9 @@ def load_knowledge(root: Path) -> KnowledgeBase:
     """Load everything that is valid; collect a problem for everything that is not."""
     report = _Report(root)
     if not root.is_dir():
-        report.problems.append(Problem(report.rel(root), 0, "the knowledge directory does not exist"))
+        report.problems.append(
+            Problem(report.rel(root), 0, "the knowledge directory does not exist")
+        )
     docs: list[tuple[Path, int, Document]] = []
     summaries: list[tuple[Path, int, Summary]] = []
     catalog_entries: dict[str, list[tuple[Path, int, Any]]] = {key: [] for key in _CATALOGS}
@@ -474,7 +501,9 @@ def load_knowledge(root: Path) -> KnowledgeBase:
         expected = (".md",) if folder != "catalogs" else (".yaml", ".yml")
         if path.suffix not in expected:
             if not path.name.startswith("."):
-                report.add(path, 1, f"ignored: files in {folder}/ must end in {' or '.join(expected)}")
+                report.add(
+                    path, 1, f"ignored: files in {folder}/ must end in {' or '.join(expected)}"
+                )
             continue
         try:
             if folder == "documents":
@@ -484,7 +513,7 @@ def load_knowledge(root: Path) -> KnowledgeBase:
             else:
                 key, entries = _load_catalog(path, report)
                 catalog_entries[key].extend((path, line, entry) for line, entry in entries)
-        except _Invalid as invalid:
+        except _EntryError as invalid:
             report.add(path, invalid.line, invalid.message)
         except OSError as error:
             report.add(path, 1, f"cannot read the file: {error.strerror or error}")
@@ -558,7 +587,7 @@ def check_document(path: Path, root: Path) -> tuple[Document | None, list[Proble
     report = _Report(root)
     try:
         return _load_document(path, report), report.problems
-    except _Invalid as invalid:
+    except _EntryError as invalid:
         report.add(path, invalid.line, invalid.message)
     except OSError as error:
         report.add(path, 1, f"cannot read the file: {error.strerror or error}")

@@ -34,7 +34,9 @@ class Chunk:
         return cls(**data)
 
 
-def split_passages(text: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP_SENTENCES) -> list[str]:
+def split_passages(
+    text: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP_SENTENCES
+) -> list[str]:
     """Greedy sentence packing with a sentence of overlap, so an answer that spans a boundary
     still appears whole in one passage. A sentence longer than the limit stays whole."""
     units = sentences(text)
@@ -53,18 +55,54 @@ def split_passages(text: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP
 
 
 _LABELS = {
-    "en": {"aims": "Aims", "partners": "Partners", "countries": "Countries", "period": "Period",
-           "budget": "Budget", "funding": "Funding", "website": "Website", "contact": "Contact",
-           "date": "Date", "place": "Place", "year_unknown": "year not given", "unknown": "not given",
-           "takeaway": "Conference takeaway", "factor": "Success factor"},
-    "sv": {"aims": "Mål", "partners": "Partner", "countries": "Länder", "period": "Period",
-           "budget": "Budget", "funding": "Finansiering", "website": "Webbplats", "contact": "Kontakt",
-           "date": "Datum", "place": "Plats", "year_unknown": "år anges inte", "unknown": "anges inte",
-           "takeaway": "Lärdom från konferensen", "factor": "Framgångsfaktor"},
-    "da": {"aims": "Formål", "partners": "Partnere", "countries": "Lande", "period": "Periode",
-           "budget": "Budget", "funding": "Finansiering", "website": "Hjemmeside", "contact": "Kontakt",
-           "date": "Dato", "place": "Sted", "year_unknown": "år ikke oplyst", "unknown": "ikke oplyst",
-           "takeaway": "Pointe fra konferencen", "factor": "Succesfaktor"},
+    "en": {
+        "aims": "Aims",
+        "partners": "Partners",
+        "countries": "Countries",
+        "period": "Period",
+        "budget": "Budget",
+        "funding": "Funding",
+        "website": "Website",
+        "contact": "Contact",
+        "date": "Date",
+        "place": "Place",
+        "year_unknown": "year not given",
+        "unknown": "not given",
+        "takeaway": "Conference takeaway",
+        "factor": "Success factor",
+    },
+    "sv": {
+        "aims": "Mål",
+        "partners": "Partner",
+        "countries": "Länder",
+        "period": "Period",
+        "budget": "Budget",
+        "funding": "Finansiering",
+        "website": "Webbplats",
+        "contact": "Kontakt",
+        "date": "Datum",
+        "place": "Plats",
+        "year_unknown": "år anges inte",
+        "unknown": "anges inte",
+        "takeaway": "Lärdom från konferensen",
+        "factor": "Framgångsfaktor",
+    },
+    "da": {
+        "aims": "Formål",
+        "partners": "Partnere",
+        "countries": "Lande",
+        "period": "Periode",
+        "budget": "Budget",
+        "funding": "Finansiering",
+        "website": "Hjemmeside",
+        "contact": "Kontakt",
+        "date": "Dato",
+        "place": "Sted",
+        "year_unknown": "år ikke oplyst",
+        "unknown": "ikke oplyst",
+        "takeaway": "Pointe fra konferencen",
+        "factor": "Succesfaktor",
+    },
 }
 
 
@@ -90,8 +128,11 @@ def _project_card(project: Project, lang: str) -> str:
     if project.website:
         lines.append(f"{label['website']}: {project.website}")
     if project.contact:
-        parts = [p for p in (project.contact.name, project.contact.organisation,
-                             project.contact.phone) if p]
+        parts = [
+            p
+            for p in (project.contact.name, project.contact.organisation, project.contact.phone)
+            if p
+        ]
         lines.append(f"{label['contact']}: {', '.join(parts)}")
     return "\n".join(lines)
 
@@ -101,16 +142,34 @@ def chunk_knowledge(kb: KnowledgeBase) -> list[Chunk]:
     chunks: list[Chunk] = []
     for doc in sorted(kb.documents.values(), key=lambda d: d.id):
         for n, passage in enumerate(split_passages(doc.body)):
-            chunks.append(Chunk(f"{doc.id}#{n}", "document", doc.id, doc.language, doc.title,
-                                passage, n))
+            chunks.append(
+                Chunk(f"{doc.id}#{n}", "document", doc.id, doc.language, doc.title, passage, n)
+            )
     for summary in sorted(kb.summaries, key=lambda s: (s.document_id, s.language)):
-        chunks.append(Chunk(f"{summary.document_id}@{summary.language}", "summary",
-                            summary.document_id, summary.language, summary.title, summary.text))
+        chunks.append(
+            Chunk(
+                f"{summary.document_id}@{summary.language}",
+                "summary",
+                summary.document_id,
+                summary.language,
+                summary.title,
+                summary.text,
+            )
+        )
     for lang in LANGUAGES:
         label = _LABELS[lang]
         for project in kb.projects.values():
-            chunks.append(Chunk(f"project:{project.id}@{lang}", "project", project.source, lang,
-                                project.name, _project_card(project, lang), ref=project.id))
+            chunks.append(
+                Chunk(
+                    f"project:{project.id}@{lang}",
+                    "project",
+                    project.source,
+                    lang,
+                    project.name,
+                    _project_card(project, lang),
+                    ref=project.id,
+                )
+            )
         for meeting in kb.meetings.values():
             when = meeting.date
             if when.is_complete:
@@ -120,17 +179,43 @@ def chunk_knowledge(kb: KnowledgeBase) -> list[Chunk]:
             else:
                 date_text = label["unknown"]
             place = f" {label['place']}: {meeting.place}." if meeting.place else ""
-            text = (f"{pick(meeting.title, lang)}. {label['date']}: {date_text}.{place} "
-                    f"{pick(meeting.description, lang)}")
-            chunks.append(Chunk(f"meeting:{meeting.id}@{lang}", "meeting", meeting.source, lang,
-                                pick(meeting.title, lang), text, ref=meeting.id))
+            text = (
+                f"{pick(meeting.title, lang)}. {label['date']}: {date_text}.{place} "
+                f"{pick(meeting.description, lang)}"
+            )
+            chunks.append(
+                Chunk(
+                    f"meeting:{meeting.id}@{lang}",
+                    "meeting",
+                    meeting.source,
+                    lang,
+                    pick(meeting.title, lang),
+                    text,
+                    ref=meeting.id,
+                )
+            )
         for takeaway in kb.takeaways:
-            chunks.append(Chunk(f"takeaway:{takeaway.id}@{lang}", "takeaway", takeaway.source,
-                                lang, label["takeaway"], pick(takeaway.text, lang),
-                                ref=takeaway.id))
+            chunks.append(
+                Chunk(
+                    f"takeaway:{takeaway.id}@{lang}",
+                    "takeaway",
+                    takeaway.source,
+                    lang,
+                    label["takeaway"],
+                    pick(takeaway.text, lang),
+                    ref=takeaway.id,
+                )
+            )
         for factor in kb.factors:
-            chunks.append(Chunk(f"factor:{factor.id}@{lang}", "factor", factor.source, lang,
-                                f"{label['factor']}: {pick(factor.title, lang)}",
-                                f"{pick(factor.title, lang)}. {pick(factor.text, lang)}",
-                                ref=factor.id))
+            chunks.append(
+                Chunk(
+                    f"factor:{factor.id}@{lang}",
+                    "factor",
+                    factor.source,
+                    lang,
+                    f"{label['factor']}: {pick(factor.title, lang)}",
+                    f"{pick(factor.title, lang)}. {pick(factor.text, lang)}",
+                    ref=factor.id,
+                )
+            )
     return chunks

@@ -4,6 +4,7 @@ and the query/passage prompts that some models (e5) need."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -66,7 +67,7 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()  # "Loading weights" bars on every start
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # "Loading weights" bars on every start
 
                 path = resolve_model(self.name)
                 try:
@@ -78,8 +79,9 @@ class Embedder:
                 prompts = getattr(self._model, "prompts", {}) or {}
                 # Models that declare their own prompts (e.g. multilingual-e5 variants) win.
                 self.query_prefix = prompts.get("query", self.query_prefix)
-                self.passage_prefix = prompts.get("passage", prompts.get("document",
-                                                                         self.passage_prefix))
+                self.passage_prefix = prompts.get(
+                    "passage", prompts.get("document", self.passage_prefix)
+                )
             return self._model
 
     @property
@@ -131,8 +133,11 @@ class BatchingEncoder:
     async def encode(self, text: str) -> Vectors:
         """The normalised vector of one query (shape (dim,))."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._queue is None or self._worker is None or (
-            self._worker.done()
+        if (
+            self._loop is not loop
+            or self._queue is None
+            or self._worker is None
+            or (self._worker.done())
         ):
             self._loop = loop
             self._queue = asyncio.Queue()
@@ -164,9 +169,7 @@ class BatchingEncoder:
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
             self._worker = None
         self._executor.shutdown(wait=False, cancel_futures=True)

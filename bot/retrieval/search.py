@@ -14,12 +14,87 @@ from bot.retrieval.store import LoadedIndex
 from bot.retrieval.text import content_words, stems, terms, words
 
 _LANG_MARKERS: dict[str, frozenset[str]] = {
-    "en": frozenset("the what when where who which how is are does do was of and for about "
-                    "project projects meeting budget there any".split()),
-    "sv": frozenset("och vad när var vem vilka vilken hur är finns det om för att som med "
-                    "projektet mötet konferensen unga jag inte kan".split()),
-    "da": frozenset("og hvad hvornår hvor hvem hvilke hvilken hvordan er findes det om for at "
-                    "som med projektet mødet konferencen unge jeg ikke kan budgettet".split()),
+    "en": frozenset(
+        [
+            "the",
+            "what",
+            "when",
+            "where",
+            "who",
+            "which",
+            "how",
+            "is",
+            "are",
+            "does",
+            "do",
+            "was",
+            "of",
+            "and",
+            "for",
+            "about",
+            "project",
+            "projects",
+            "meeting",
+            "budget",
+            "there",
+            "any",
+        ]
+    ),
+    "sv": frozenset(
+        [
+            "och",
+            "vad",
+            "när",
+            "var",
+            "vem",
+            "vilka",
+            "vilken",
+            "hur",
+            "är",
+            "finns",
+            "det",
+            "om",
+            "för",
+            "att",
+            "som",
+            "med",
+            "projektet",
+            "mötet",
+            "konferensen",
+            "unga",
+            "jag",
+            "inte",
+            "kan",
+        ]
+    ),
+    "da": frozenset(
+        [
+            "og",
+            "hvad",
+            "hvornår",
+            "hvor",
+            "hvem",
+            "hvilke",
+            "hvilken",
+            "hvordan",
+            "er",
+            "findes",
+            "det",
+            "om",
+            "for",
+            "at",
+            "som",
+            "med",
+            "projektet",
+            "mødet",
+            "konferencen",
+            "unge",
+            "jeg",
+            "ikke",
+            "kan",
+            "budgettet",
+        ]
+    ),
 }
 
 
@@ -124,8 +199,15 @@ class Searcher:
             return np.zeros(len(self.index.chunks), dtype=np.float32)
         return np.asarray(self.index.lexical.get_scores(query_terms), dtype=np.float32)
 
-    def search(self, query: str, vector: Vectors, *, top_k: int = 5, lang: str | None = None,
-               weights: FusionWeights | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        vector: Vectors,
+        *,
+        top_k: int = 5,
+        lang: str | None = None,
+        weights: FusionWeights | None = None,
+    ) -> SearchResult:
         weights = weights or self.weights
         lang = lang or detect_language(query)
         lexical = self.lexical_scores(query)
@@ -141,11 +223,21 @@ class Searcher:
             if chunk.text in seen_texts:
                 continue
             seen_texts.add(chunk.text)
-            hits.append(Hit(len(hits) + 1, float(fused[idx]), chunk, float(lexical[idx]),
-                            float(dense[idx]), coverage(query, chunk.title + " " + chunk.text)))
+            hits.append(
+                Hit(
+                    len(hits) + 1,
+                    float(fused[idx]),
+                    chunk,
+                    float(lexical[idx]),
+                    float(dense[idx]),
+                    coverage(query, chunk.title + " " + chunk.text),
+                )
+            )
             if len(hits) >= top_k:
                 break
-        answered = bool(hits) and bool(content_words(query)) and self.refusal.answered(
-            max(h.coverage for h in hits[:3]), hits[0].dense
+        answered = (
+            bool(hits)
+            and bool(content_words(query))
+            and self.refusal.answered(max(h.coverage for h in hits[:3]), hits[0].dense)
         )
         return SearchResult(query, lang, answered, hits)

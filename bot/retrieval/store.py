@@ -16,8 +16,8 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,9 @@ class IndexMeta:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(**{key: data[key] for key in cls.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise IndexNotReadyError(f"the index metadata {path} is unreadable ({error}): "
-                                     "run `brobygger reindex`") from None
+            raise IndexNotReadyError(
+                f"the index metadata {path} is unreadable ({error}): run `brobygger reindex`"
+            ) from None
 
 
 @dataclass
@@ -87,6 +88,7 @@ def current_build(index_dir: Path) -> Path | None:
 
 def _dense_index(vectors: Vectors, approximate_above: int) -> Any:
     dimension = vectors.shape[1]
+    index: Any
     if len(vectors) > approximate_above:
         index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -158,8 +160,9 @@ def build_index(
         raise
     except (OSError, RuntimeError, ValueError, MemoryError) as error:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise IndexBuildError(f"building the index failed, the old index is still served: "
-                              f"{error}") from error
+        raise IndexBuildError(
+            f"building the index failed, the old index is still served: {error}"
+        ) from error
     _remove_old_builds(index_dir, keep=final)
     return meta
 
@@ -201,8 +204,9 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
         dense = faiss.read_index(str(path / "dense.faiss"))
         lexical = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
     except (OSError, ValueError, RuntimeError, TypeError) as error:
-        raise IndexNotReadyError(f"the index in {path} is damaged ({error}): "
-                                 "run `brobygger reindex`") from None
+        raise IndexNotReadyError(
+            f"the index in {path} is damaged ({error}): run `brobygger reindex`"
+        ) from None
     if len(chunks) != meta.chunks or dense.ntotal != meta.chunks:
         raise IndexNotReadyError(f"the index in {path} is incomplete: run `brobygger reindex`")
     vectors = None

@@ -55,8 +55,9 @@ def _segments(query: str, text: str) -> tuple[Segment, ...]:
     units = sentences(text) if len(text) > 200 else [text]
     scores = [len(wanted & set(terms(unit))) for unit in units]
     best = max(scores, default=0)
-    return tuple(Segment(unit, best > 0 and score == best) for unit, score in zip(units, scores,
-                                                                                   strict=True))
+    return tuple(
+        Segment(unit, best > 0 and score == best) for unit, score in zip(units, scores, strict=True)
+    )
 
 
 def build_passage(hit: Hit, query: str, reader_lang: str, kb: KnowledgeBase) -> Passage:
@@ -79,8 +80,13 @@ def build_passage(hit: Hit, query: str, reader_lang: str, kb: KnowledgeBase) -> 
     )
 
 
-def build_answer(result: SearchResult, user_id: int, reader_lang: str, kb: KnowledgeBase,
-                 chunks: Mapping[str, Chunk]) -> Answer:
+def build_answer(
+    result: SearchResult,
+    user_id: int,
+    reader_lang: str,
+    kb: KnowledgeBase,
+    chunks: Mapping[str, Chunk],
+) -> Answer:
     """Passages in reading order, in the reader's language where the same content exists in it
     (catalog cards exist in every language)."""
     passages: list[Passage] = []
@@ -96,8 +102,9 @@ def build_answer(result: SearchResult, user_id: int, reader_lang: str, kb: Knowl
             continue
         seen_refs.add(key)
         passages.append(build_passage(hit, result.query, reader_lang, kb))
-    return Answer(secrets.token_urlsafe(6), user_id, result.query, reader_lang, result.answered,
-                  passages)
+    return Answer(
+        secrets.token_urlsafe(6), user_id, result.query, reader_lang, result.answered, passages
+    )
 
 
 class AnswerCache:

@@ -31,10 +31,19 @@ FACTORS_PER_PAGE = 5
 AIM_LINE_CHARS = 110
 PREFIX_MIN_CHARS = 3
 #: Every entry is a project, so these words narrow nothing; "projects in Denmark" means Denmark.
-GENERIC_WORDS = frozenset({
-    "project", "projects", "projekt", "projekten", "projektet", "projekter", "projekterne",
-    "projektets", "projektens",
-})
+GENERIC_WORDS = frozenset(
+    {
+        "project",
+        "projects",
+        "projekt",
+        "projekten",
+        "projektet",
+        "projekter",
+        "projekterne",
+        "projektets",
+        "projektens",
+    }
+)
 #: Letters that Unicode does not decompose but people still type without the accent.
 _LETTER_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "ł": "l", "œ": "oe"})
 COUNTRY_CODES = frozenset(COUNTRY_NAMES["en"])
@@ -69,7 +78,7 @@ def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:
     pages = max(1, -(-len(items) // size))
     number = min(max(number, 0), pages - 1)
     start = number * size
-    return Page(tuple(items[start:start + size]), number, pages, len(items))
+    return Page(tuple(items[start : start + size]), number, pages, len(items))
 
 
 # --- sources --------------------------------------------------------------------------------
@@ -195,7 +204,7 @@ def one_line(text: str, limit: int = AIM_LINE_CHARS) -> str:
     if len(first) <= limit:
         return first
     cut = first.rfind(" ", 0, limit)
-    return first[:cut if cut > 0 else limit].rstrip(" ,;:(–-") + "…"
+    return first[: cut if cut > 0 else limit].rstrip(" ,;:(–-") + "…"
 
 
 @dataclass(frozen=True)
@@ -220,12 +229,18 @@ class ProjectListing:
 
 
 def _line(project: Project, lang: str) -> ProjectLine:
-    return ProjectLine(project.id, project.name, project.kind, project.countries,
-                       one_line(pick(project.aims, lang)))
+    return ProjectLine(
+        project.id,
+        project.name,
+        project.kind,
+        project.countries,
+        one_line(pick(project.aims, lang)),
+    )
 
 
-def browse_projects(kb: KnowledgeBase, lang: str, query: str = "", page: int = 0,
-                    size: int = PROJECTS_PER_PAGE) -> ProjectListing:
+def browse_projects(
+    kb: KnowledgeBase, lang: str, query: str = "", page: int = 0, size: int = PROJECTS_PER_PAGE
+) -> ProjectListing:
     normalised = normalise_query(query)
     matches = search_projects(kb, normalised) if normalised else list(kb.projects.values())
     found = bool(matches) or not normalised
@@ -346,12 +361,18 @@ def _conference(kb: KnowledgeBase, meeting_id: str, lang: str) -> Conference | N
 def _takeaway_view(kb: KnowledgeBase, takeaway: Takeaway, lang: str) -> TakeawayView:
     document = kb.documents.get(takeaway.source)
     quote_language = document.language if document else ""
-    return TakeawayView(takeaway.id, pick(takeaway.text, lang), takeaway.quote, quote_language,
-                        bool(quote_language) and quote_language != lang)
+    return TakeawayView(
+        takeaway.id,
+        pick(takeaway.text, lang),
+        takeaway.quote,
+        quote_language,
+        bool(quote_language) and quote_language != lang,
+    )
 
 
-def browse_takeaways(kb: KnowledgeBase, lang: str, page: int = 0,
-                     size: int = TAKEAWAYS_PER_PAGE) -> TakeawaysPage:
+def browse_takeaways(
+    kb: KnowledgeBase, lang: str, page: int = 0, size: int = TAKEAWAYS_PER_PAGE
+) -> TakeawaysPage:
     """Takeaways grouped by the conferences they come from, in catalog order of first mention."""
     groups: dict[tuple[str, ...], list[Takeaway]] = {}
     for takeaway in kb.takeaways:
@@ -364,13 +385,20 @@ def browse_takeaways(kb: KnowledgeBase, lang: str, page: int = 0,
         shown.setdefault(takeaway.meetings, []).append(takeaway)
     for meetings, members in shown.items():
         conferences = tuple(c for c in (_conference(kb, m, lang) for m in meetings) if c)
-        sources = tuple(dict.fromkeys(
-            info for info in (source_info(kb, t.source, lang) for t in members) if info
-        ))
+        sources = tuple(
+            dict.fromkeys(
+                info for info in (source_info(kb, t.source, lang) for t in members) if info
+            )
+        )
         continued = members[0] is not groups[meetings][0]
-        sections.append(TakeawaySection(
-            conferences, tuple(_takeaway_view(kb, t, lang) for t in members), sources, continued,
-        ))
+        sections.append(
+            TakeawaySection(
+                conferences,
+                tuple(_takeaway_view(kb, t, lang) for t in members),
+                sources,
+                continued,
+            )
+        )
     return TakeawaysPage(tuple(sections), current)
 
 
@@ -388,12 +416,22 @@ class FactorView:
 
 def _factor_view(kb: KnowledgeBase, factor: SuccessFactor, lang: str) -> FactorView:
     names = tuple(kb.projects[p].name for p in factor.projects if p in kb.projects)
-    return FactorView(factor.id, pick(factor.title, lang), pick(factor.text, lang),
-                      source_info(kb, factor.source, lang), names)
+    return FactorView(
+        factor.id,
+        pick(factor.title, lang),
+        pick(factor.text, lang),
+        source_info(kb, factor.source, lang),
+        names,
+    )
 
 
-def browse_factors(kb: KnowledgeBase, lang: str, page: int = 0,
-                   size: int = FACTORS_PER_PAGE) -> Page[FactorView]:
+def browse_factors(
+    kb: KnowledgeBase, lang: str, page: int = 0, size: int = FACTORS_PER_PAGE
+) -> Page[FactorView]:
     current = paginate(kb.factors, page, size)
-    return Page(tuple(_factor_view(kb, f, lang) for f in current.items), current.number,
-                current.pages, current.total)
+    return Page(
+        tuple(_factor_view(kb, f, lang) for f in current.items),
+        current.number,
+        current.pages,
+        current.total,
+    )

@@ -68,16 +68,16 @@ class Services:
         return user_id is not None and user_id in self.settings.admin_ids
 
     @classmethod
-    async def create(cls, settings: Settings, *, search: SearchService | None = None,
-                     clock: Clock = utc_now) -> Services:
+    async def create(
+        cls, settings: Settings, *, search: SearchService | None = None, clock: Clock = utc_now
+    ) -> Services:
         """Open the database and load the model and index (building it when missing)."""
         owns = search is None
         if search is None:
             search = SearchService(settings)
             await asyncio.to_thread(search.load)
         storage = await Storage.open(settings.database_path)
-        return cls(settings=settings, search=search, storage=storage, clock=clock,
-                   owns_search=owns)
+        return cls(settings=settings, search=search, storage=storage, clock=clock, owns_search=owns)
 
     async def close(self) -> None:
         await self.storage.close()

@@ -175,8 +175,9 @@ class MeetingService:
     Built per request (cheap), so a reindex that replaces the knowledge base is seen at once.
     """
 
-    def __init__(self, kb: KnowledgeBase, storage: Storage, tz: ZoneInfo,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, storage: Storage, tz: ZoneInfo, clock: Callable[[], datetime]
+    ) -> None:
         self.kb = kb
         self.storage = storage
         self.tz = tz
@@ -216,10 +217,15 @@ class MeetingService:
         today = self._today()
         subscribed = await self._subscribed(user_id)
         meetings = list(self.kb.meetings.values())
-        upcoming = sorted((m for m in meetings if is_upcoming(m, today)),
-                          key=lambda m: (m.date.sort_key(), m.time or ""))
-        chosen, limit = (upcoming, UPCOMING_LIMIT) if upcoming else (
-            _recent_order(meetings, today), RECENT_LIMIT)
+        upcoming = sorted(
+            (m for m in meetings if is_upcoming(m, today)),
+            key=lambda m: (m.date.sort_key(), m.time or ""),
+        )
+        chosen, limit = (
+            (upcoming, UPCOMING_LIMIT)
+            if upcoming
+            else (_recent_order(meetings, today), RECENT_LIMIT)
+        )
         entries = tuple(self._entry(m, lang, today, m.id in subscribed) for m in chosen[:limit])
         hidden = max(len(chosen) - limit, 0)
         if upcoming:
@@ -230,8 +236,9 @@ class MeetingService:
         meeting = self.kb.meetings.get(meeting_id)
         if meeting is None:
             return None
-        return self._entry(meeting, lang, self._today(),
-                           meeting_id in await self._subscribed(user_id))
+        return self._entry(
+            meeting, lang, self._today(), meeting_id in await self._subscribed(user_id)
+        )
 
     def calendar_file(self, meeting_id: str, lang: str) -> CalendarFile | None:
         """An .ics file for a meeting with a full date; None when there is no such meeting."""
@@ -248,10 +255,14 @@ class MeetingService:
         if entry.source_title:
             details += f"\n\n{entry.source_title}"
         event.add("description", details)
-        location = ", ".join(part for part in (
-            meeting.place,
-            COUNTRY_NAMES.get(lang, {}).get(meeting.country or "", meeting.country),
-        ) if part)
+        location = ", ".join(
+            part
+            for part in (
+                meeting.place,
+                COUNTRY_NAMES.get(lang, {}).get(meeting.country or "", meeting.country),
+            )
+            if part
+        )
         if location:
             event.add("location", location)
         start = start_time(meeting, self.tz)
@@ -271,26 +282,32 @@ class MeetingService:
             calendar.add_missing_timezones()
         return CalendarFile(filename=f"{meeting.id}.ics", content=calendar.to_ical(), entry=entry)
 
-    async def subscribe(self, user_id: int, chat_id: int, meeting_id: str,
-                        lang: str) -> ReminderChange | None:
+    async def subscribe(
+        self, user_id: int, chat_id: int, meeting_id: str, lang: str
+    ) -> ReminderChange | None:
         """Remember to remind; None when the meeting is unknown or not upcoming (stale button)."""
         meeting = self.kb.meetings.get(meeting_id)
         moment = reminder_moment(meeting, self.tz) if meeting else None
         if meeting is None or moment is None or not is_upcoming(meeting, self._today()):
             return None
-        changed = await self.storage.subscribe(user_id=user_id, chat_id=chat_id,
-                                               meeting_id=meeting_id, remind_at=moment)
+        changed = await self.storage.subscribe(
+            user_id=user_id, chat_id=chat_id, meeting_id=meeting_id, remind_at=moment
+        )
         delivered = False
         if not changed:  # report the moment stored back then: that is the one that will fire
             for sub in await self.storage.subscriptions(user_id):
                 if sub.meeting_id == meeting_id:
                     moment, delivered = sub.remind_at, sub.sent
         entry = self._entry(meeting, lang, self._today(), subscribed=True)
-        return ReminderChange(entry=entry, changed=changed, remind_at=moment.astimezone(self.tz),
-                              soon=not delivered and moment <= self.clock(), delivered=delivered)
+        return ReminderChange(
+            entry=entry,
+            changed=changed,
+            remind_at=moment.astimezone(self.tz),
+            soon=not delivered and moment <= self.clock(),
+            delivered=delivered,
+        )
 
-    async def unsubscribe(self, user_id: int, meeting_id: str,
-                          lang: str) -> ReminderChange | None:
+    async def unsubscribe(self, user_id: int, meeting_id: str, lang: str) -> ReminderChange | None:
         """Stop a reminder; None when the meeting is no longer in the knowledge base."""
         changed = await self.storage.unsubscribe(user_id=user_id, meeting_id=meeting_id)
         meeting = self.kb.meetings.get(meeting_id)
@@ -321,8 +338,12 @@ class MeetingService:
                 prefs = await self.storage.get_user(sub.user_id)
                 languages[sub.user_id] = prefs.language if prefs else DEFAULT_LANGUAGE
             lang = languages[sub.user_id]
-            due = DueReminder(subscription_id=sub.id, chat_id=sub.chat_id, lang=lang,
-                              entry=self._entry(meeting, lang, today, subscribed=True))
+            due = DueReminder(
+                subscription_id=sub.id,
+                chat_id=sub.chat_id,
+                lang=lang,
+                entry=self._entry(meeting, lang, today, subscribed=True),
+            )
             outcome = await deliver(due)
             if outcome is Delivery.SENT:
                 await self.storage.mark_reminder_sent(sub.id)

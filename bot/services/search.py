@@ -77,9 +77,13 @@ class SearchService:
         """Build from the knowledge directory and serve the new build (blocking)."""
         started = time.perf_counter()
         kb = load_knowledge(self.settings.knowledge_dir)
-        meta = build_index(kb, self.embedder, self.settings.index_dir,
-                           approximate_above=self.settings.approximate_index_above,
-                           progress=progress)
+        meta = build_index(
+            kb,
+            self.embedder,
+            self.settings.index_dir,
+            approximate_above=self.settings.approximate_index_above,
+            progress=progress,
+        )
         self._searcher = Searcher(load_index(self.settings.index_dir, self.embedder.name))
         self._knowledge = kb
         return ReindexReport(meta, kb.problems, time.perf_counter() - started)
@@ -92,13 +96,16 @@ class SearchService:
 
     # --- questions --------------------------------------------------------------------------
 
-    def ask_many(self, questions: Sequence[str], *, top_k: int = 5,
-                 lang: str | None = None) -> list[SearchResult]:
+    def ask_many(
+        self, questions: Sequence[str], *, top_k: int = 5, lang: str | None = None
+    ) -> list[SearchResult]:
         """Blocking batch search (CLI, evaluation): one encode call for all questions."""
         searcher = self.searcher
         vectors = self.embedder.encode_queries(list(questions))
-        return [searcher.search(q, v, top_k=top_k, lang=lang)
-                for q, v in zip(questions, vectors, strict=True)]
+        return [
+            searcher.search(q, v, top_k=top_k, lang=lang)
+            for q, v in zip(questions, vectors, strict=True)
+        ]
 
     async def ask(self, question: str, *, top_k: int = 5, lang: str | None = None) -> SearchResult:
         """Async search for the bot: encoding is micro-batched off the event loop."""

@@ -190,13 +190,28 @@ def prepare_upload(
         language = override or detect_language(text)
         content, _ = text_to_markdown(slug, text, language, today)
         document = _check(slug, content, file_name)
-        return PreparedDocument(document.id, document.title, document.language, document.kind,
-                                file_name, content, converted=True,
-                                language_given=override is not None)
+        return PreparedDocument(
+            document.id,
+            document.title,
+            document.language,
+            document.kind,
+            file_name,
+            content,
+            converted=True,
+            language_given=override is not None,
+        )
     doc_id = _front_matter_id(text) or slug or "document"
     document = _check(doc_id, text, file_name)
-    return PreparedDocument(document.id, document.title, document.language, document.kind,
-                            file_name, text, converted=False, language_given=False)
+    return PreparedDocument(
+        document.id,
+        document.title,
+        document.language,
+        document.kind,
+        file_name,
+        text,
+        converted=False,
+        language_given=False,
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -56,26 +56,37 @@ async def tiny_bot(bot_factory: BotFactory, tiny_knowledge: Path) -> AsyncIterat
 
 
 def edits_of(bot: Harness, message: Sent, since: int) -> list[Sent]:
-    return [s for s in bot.stub.sent[since:]
-            if s.method == "editMessageText" and s.message_id == message.message_id]
+    return [
+        s
+        for s in bot.stub.sent[since:]
+        if s.method == "editMessageText" and s.message_id == message.message_id
+    ]
 
 
 async def until(bot: Harness, predicate: Callable[[Sent], bool]) -> Sent:
     return await bot.stub.wait_for(predicate, timeout=REBUILD_TIMEOUT)
 
 
-async def upload(bot: Harness, name: str, data: bytes, caption: str | None = None,
-                 final: str = "") -> tuple[Sent, Sent]:
+async def upload(
+    bot: Harness, name: str, data: bytes, caption: str | None = None, final: str = ""
+) -> tuple[Sent, Sent]:
     """Send a document as the admin; returns the status message and its final state."""
     mark = bot.stub.mark()
     await bot.stub.send_document(ADMIN_ID, name, data, caption=caption, language_code="en")
     status = await bot.stub.next_reply(ADMIN_ID, timeout=30)
     if final in (status.text or ""):
         return status, status
-    done = await until(bot, lambda s: s.message_id == status.message_id
-                       and s.method == "editMessageText" and final in (s.text or ""))
-    assert all(s.message_id == status.message_id for s in bot.stub.sent[mark:]
-               if s.chat_id == ADMIN_ID), "the whole upload is reported in one message"
+    done = await until(
+        bot,
+        lambda s: (
+            s.message_id == status.message_id
+            and s.method == "editMessageText"
+            and final in (s.text or "")
+        ),
+    )
+    assert all(
+        s.message_id == status.message_id for s in bot.stub.sent[mark:] if s.chat_id == ADMIN_ID
+    ), "the whole upload is reported in one message"
     return status, done
 
 
@@ -88,8 +99,9 @@ async def test_reindex_shows_progress_and_counts_in_one_message(tiny_bot: Harnes
     await bot.stub.send_text(ADMIN_ID, "/reindex", language_code="en")
     started = await bot.stub.next_reply(ADMIN_ID)
     assert "Rebuilding the search index" in (started.text or "")
-    done = await until(bot, lambda s: s.message_id == started.message_id
-                       and "rebuilt" in (s.text or ""))
+    done = await until(
+        bot, lambda s: s.message_id == started.message_id and "rebuilt" in (s.text or "")
+    )
     outputs = [s for s in bot.stub.sent[mark:] if s.chat_id == ADMIN_ID]
     assert [s.method for s in outputs if s.method == "sendMessage"] == ["sendMessage"]
     edits = edits_of(bot, started, mark)
@@ -117,8 +129,11 @@ async def test_second_reindex_while_one_runs_is_told_so(tiny_bot: Harness) -> No
     busy = await until(bot, lambda s: "already running" in (s.text or ""))
     assert busy.method == "sendMessage"
     await until(bot, lambda s: "rebuilt" in (s.text or ""))
-    started = [s for s in bot.stub.sent[mark:]
-               if s.method == "sendMessage" and "Rebuilding" in (s.text or "")]
+    started = [
+        s
+        for s in bot.stub.sent[mark:]
+        if s.method == "sendMessage" and "Rebuilding" in (s.text or "")
+    ]
     assert len(started) == 1
     details = sorted(e.detail for e in await bot.services.storage.audit_entries())
     assert details[0].startswith("documents=1")
@@ -130,8 +145,9 @@ async def test_reindex_in_swedish_for_a_swedish_admin(tiny_bot: Harness) -> None
     await bot.stub.send_text(ADMIN_ID, "/reindex", language_code="sv")
     started = await bot.stub.next_reply(ADMIN_ID)
     assert "Bygger om sökindexet" in (started.text or "")
-    done = await until(bot, lambda s: s.message_id == started.message_id
-                       and "ombyggt" in (s.text or ""))
+    done = await until(
+        bot, lambda s: s.message_id == started.message_id and "ombyggt" in (s.text or "")
+    )
     assert "Dokument: 1" in (done.text or "")
 
 
@@ -152,8 +168,11 @@ async def test_markdown_upload_is_added_found_and_can_be_replaced(tiny_bot: Harn
     assert "Added the document visby-winter-camp." in text
     assert "Title: Winter camp in Visby" in text
     assert "Language: English" in text
-    chunks = sum(1 for c in bot.services.search.searcher.index.chunks
-                 if c.document == "visby-winter-camp" and c.kind == "document")
+    chunks = sum(
+        1
+        for c in bot.services.search.searcher.index.chunks
+        if c.document == "visby-winter-camp" and c.kind == "document"
+    )
     assert chunks >= 1
     assert f"Passages of this document in the index: {chunks}" in text
     assert "summaries in Swedish, Danish" in text
@@ -167,7 +186,9 @@ async def test_markdown_upload_is_added_found_and_can_be_replaced(tiny_bot: Harn
     assert "Replaced the existing document visby-winter-camp." in (again.text or "")
     entries = await bot.services.storage.audit_entries()
     assert [e.detail.split(" ")[0] for e in entries if e.action == "upload"] == [
-        "replaced", "added"]
+        "replaced",
+        "added",
+    ]
 
 
 async def test_text_upload_becomes_a_swedish_document(tiny_bot: Harness) -> None:
@@ -181,32 +202,54 @@ async def test_text_upload_becomes_a_swedish_document(tiny_bot: Harness) -> None
     saved = (bot.settings.knowledge_dir / "documents" / "sommarlager-lulea.md").read_text("utf-8")
     assert "kind: news" in saved
     assert "provenance: Uploaded by an admin on" in saved
-    replies = await bot.say(USER, "Vad får deltagarna prova på under sommarläger i Luleå?", language_code="sv")
+    replies = await bot.say(
+        USER, "Vad får deltagarna prova på under sommarläger i Luleå?", language_code="sv"
+    )
     assert "skogsarbete" in "\n".join(r.text or "" for r in replies)
 
 
 async def test_caption_chooses_the_language(tiny_bot: Harness) -> None:
     bot = tiny_bot
-    _, done = await upload(bot, "note.txt", b"Jobs fair\nA jobs fair for young people.",
-                           caption="lang=da", final="Added")
+    _, done = await upload(
+        bot,
+        "note.txt",
+        b"Jobs fair\nA jobs fair for young people.",
+        caption="lang=da",
+        final="Added",
+    )
     assert "Language: Danish (as given in the caption)" in (done.text or "")
     assert bot.services.kb.documents["note"].language == "da"
 
 
-@pytest.mark.parametrize(("name", "data", "reason"), [
-    ("report.pdf", b"%PDF-1.7 ...", "Only .md and .txt files can be added (this one is .pdf)."),
-    ("big.txt", b"word " * 1000, "The file is too big: 5 KB, the limit is 2 KB."),
-    ("latin1.txt", "Rad ett\nHälsningar".encode("latin-1"),
-     "The file is not UTF-8 text (the first bad character is on line 2)."),
-    ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "The file is binary, not text."),
-    ("bad.md", VISBY_MD.replace("kind: news", "kind: rumour").encode(),
-     "bad.md:5: unknown kind 'rumour' (expected project, news or conference)"),
-    ("plain.md", b"# Title\n\nNo front matter.",
-     "plain.md:1: missing front matter: the file must start with a '---' YAML block"),
-    ("linked.md", VISBY_MD.replace("kind: news", "kind: news\nproject: nowhere").encode(),
-     "linked.md:2: unknown project 'nowhere'"),
-    ("../../etc/passwd.txt", b"\x00\x01", "The file is binary, not text."),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("report.pdf", b"%PDF-1.7 ...", "Only .md and .txt files can be added (this one is .pdf)."),
+        ("big.txt", b"word " * 1000, "The file is too big: 5 KB, the limit is 2 KB."),
+        (
+            "latin1.txt",
+            "Rad ett\nHälsningar".encode("latin-1"),
+            "The file is not UTF-8 text (the first bad character is on line 2).",
+        ),
+        ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "The file is binary, not text."),
+        (
+            "bad.md",
+            VISBY_MD.replace("kind: news", "kind: rumour").encode(),
+            "bad.md:5: unknown kind 'rumour' (expected project, news or conference)",
+        ),
+        (
+            "plain.md",
+            b"# Title\n\nNo front matter.",
+            "plain.md:1: missing front matter: the file must start with a '---' YAML block",
+        ),
+        (
+            "linked.md",
+            VISBY_MD.replace("kind: news", "kind: news\nproject: nowhere").encode(),
+            "linked.md:2: unknown project 'nowhere'",
+        ),
+        ("../../etc/passwd.txt", b"\x00\x01", "The file is binary, not text."),
+    ],
+)
 async def test_refused_uploads_say_why_and_change_nothing(
     bot_factory: BotFactory, name: str, data: bytes, reason: str
 ) -> None:

@@ -14,13 +14,16 @@ async def test_start_welcomes_in_telegram_language_and_asks_role_once(bot: Harne
     [welcome] = await bot.say(101, "/start", language_code="sv-SE")
     assert "Hej, jag heter Brobygger" in (welcome.text or "")
     assert [label for label, _ in welcome.buttons] == [
-        "Jag arbetar med unga", "Jag är ung och söker en väg framåt"]
+        "Jag arbetar med unga",
+        "Jag är ung och söker en väg framåt",
+    ]
     edits = await bot.press(101, welcome, "role:practitioner", expect=1)
     assert "/projects" in (edits[-1].text or "")
     [again] = await bot.say(101, "/start", language_code="sv-SE")
     assert again.buttons == []  # asked once only
     prefs = await bot.services.storage.get_user(101)
-    assert prefs is not None and (prefs.language, prefs.role) == ("sv", "practitioner")
+    assert prefs is not None
+    assert (prefs.language, prefs.role) == ("sv", "practitioner")
 
 
 async def test_unsupported_telegram_language_falls_back_to_english(bot: Harness) -> None:
@@ -28,23 +31,34 @@ async def test_unsupported_telegram_language_falls_back_to_english(bot: Harness)
     assert "Hi, I'm Brobygger" in (welcome.text or "")
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("en", "What I can do"), ("sv", "Det här kan jag"), ("da", "Det kan jeg")])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("en", "What I can do"), ("sv", "Det här kan jag"), ("da", "Det kan jeg")],
+)
 async def test_help_lists_every_user_command_in_the_users_language(
     bot: Harness, code: str, expected: str
 ) -> None:
     [reply] = await bot.say(103, "/help", language_code=code)
     text = reply.text or ""
     assert expected in text
-    for command in ("/projects", "/meetings", "/takeaways", "/factors", "/language",
-                    "/privacy", "/forget", "/help"):
+    for command in (
+        "/projects",
+        "/meetings",
+        "/takeaways",
+        "/factors",
+        "/language",
+        "/privacy",
+        "/forget",
+        "/help",
+    ):
         assert command in text
     assert "/reindex" not in text  # not an admin
 
 
 async def test_admin_sees_admin_commands_in_help(bot: Harness) -> None:
     [reply] = await bot.say(bot.admin_id, "/help")
-    assert "/reindex" in (reply.text or "") and "/gaps" in (reply.text or "")
+    assert "/reindex" in (reply.text or "")
+    assert "/gaps" in (reply.text or "")
 
 
 async def test_command_menu_is_published_per_language(bot: Harness) -> None:
@@ -78,7 +92,8 @@ async def test_answer_buttons_feedback_and_more_results(bot: Harness) -> None:
     await bot.press(106, answer, data["👍"])
     assert bot.last_callback_text() == "Thank you for the feedback!"
     more = await bot.press(106, answer, data["More results"], expect=1)
-    assert more and "3." in (more[0].text or "")
+    assert more
+    assert "3." in (more[0].text or "")
     stats = await bot.services.storage.stats(since=bot.now.date())
     assert stats.feedback_up == 1
 
@@ -102,7 +117,8 @@ async def test_stale_answer_button_after_restart_is_outdated(bot: Harness) -> No
 
 async def test_unknown_command_and_sticker_get_friendly_replies(bot: Harness) -> None:
     [reply] = await bot.say(109, "/frobnicate now")
-    assert "/frobnicate" in (reply.text or "") and "/help" in (reply.text or "")
+    assert "/frobnicate" in (reply.text or "")
+    assert "/help" in (reply.text or "")
     mark = bot.stub.mark()
     await bot.stub.send_sticker(109)
     [sticker_reply] = await bot._collect(109, mark, 1, 0.3, 10.0)

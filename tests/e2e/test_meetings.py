@@ -38,24 +38,35 @@ YEAR_UNKNOWN = {
     "sv": "3 oktober (året anges inte i källan)",
     "da": "3 oktober (året står ikke i kilden)",
 }
-DATE_UNKNOWN = {"en": "date not given in the source", "sv": "datumet anges inte i källan",
-                "da": "datoen står ikke i kilden"}
+DATE_UNKNOWN = {
+    "en": "date not given in the source",
+    "sv": "datumet anges inte i källan",
+    "da": "datoen står ikke i kilden",
+}
 HELD = {"en": "already held", "sv": "redan genomfört", "da": "allerede afholdt"}
 PLANNED = {"en": "planned", "sv": "planerat", "da": "planlagt"}
-UPCOMING = {"en": "Upcoming meetings and events", "sv": "Kommande möten och evenemang",
-            "da": "Kommende møder og arrangementer"}
-WORKSHOP_TITLE = {"en": "Fictional test workshop (not a real meeting)",
-                  "sv": "Påhittad testworkshop (inget riktigt möte)",
-                  "da": "Opdigtet testworkshop (ikke et rigtigt møde)"}
+UPCOMING = {
+    "en": "Upcoming meetings and events",
+    "sv": "Kommande möten och evenemang",
+    "da": "Kommende møder og arrangementer",
+}
+WORKSHOP_TITLE = {
+    "en": "Fictional test workshop (not a real meeting)",
+    "sv": "Påhittad testworkshop (inget riktigt möte)",
+    "da": "Opdigtet testworkshop (ikke et rigtigt møde)",
+}
 REMINDER = {"en": "⏰ Reminder", "sv": "⏰ Påminnelse", "da": "⏰ Påmindelse"}
-OUTDATED = {"en": "This button is outdated", "sv": "Den här knappen är inte längre aktuell",
-            "da": "Denne knap er ikke længere aktuel"}
+OUTDATED = {
+    "en": "This button is outdated",
+    "sv": "Den här knappen är inte längre aktuell",
+    "da": "Denne knap er ikke længere aktuel",
+}
 FICTIONAL = f"""
   - id: {WORKSHOP}
     title:
-      en: "{WORKSHOP_TITLE['en']}"
-      sv: "{WORKSHOP_TITLE['sv']}"
-      da: "{WORKSHOP_TITLE['da']}"
+      en: "{WORKSHOP_TITLE["en"]}"
+      sv: "{WORKSHOP_TITLE["sv"]}"
+      da: "{WORKSHOP_TITLE["da"]}"
     date: "2031-03-14"
     place: Malmö
     country: SE
@@ -84,8 +95,9 @@ FICTIONAL = f"""
 
 
 @pytest.fixture(scope="module")
-def built_test_knowledge(tmp_path_factory: pytest.TempPathFactory,
-                         embedder: Embedder) -> tuple[Path, Path]:
+def built_test_knowledge(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> tuple[Path, Path]:
     """The repository's knowledge plus two fictional meetings with full dates in 2031, indexed
     once for the module (each bot would otherwise rebuild the index)."""
     root = tmp_path_factory.mktemp("meetings-knowledge")
@@ -115,8 +127,13 @@ def data(message: Sent) -> list[str]:
 
 
 def reminders_in(stub: TelegramStub, chat_id: int, lang: str = "en") -> list[Sent]:
-    return [s for s in stub.sent if s.chat_id == chat_id and s.method == "sendMessage"
-            and (s.text or "").startswith(REMINDER[lang])]
+    return [
+        s
+        for s in stub.sent
+        if s.chat_id == chat_id
+        and s.method == "sendMessage"
+        and (s.text or "").startswith(REMINDER[lang])
+    ]
 
 
 async def subscribe(bot: Harness, user: int, lang: str = "en") -> list[Sent]:
@@ -165,8 +182,9 @@ async def test_details_button_and_deep_link_open_the_card(bot: Harness, lang: st
     assert "Höstens regionala konferenser leder oss vidare genom samverkan" in text  # source
     assert "Kristianstad" in text
     assert card.buttons == []  # the card says why there is no calendar file instead
-    [linked] = await bot.say(403, "/start meeting_autumn-conference-kristianstad",
-                             language_code=lang)
+    [linked] = await bot.say(
+        403, "/start meeting_autumn-conference-kristianstad", language_code=lang
+    )
     assert (linked.text or "") == text
 
 
@@ -186,8 +204,13 @@ async def test_upcoming_meetings_are_listed_soonest_first(bot_factory: BotFactor
         assert "Malmö, Sverige" in text
         assert "Kristianstad" not in text  # past or year-less ones are not "upcoming"
         assert data(listing) == [
-            f"meet:show:{WORKSHOP}", f"meet:ics:{WORKSHOP}", f"meet:sub:{WORKSHOP}",
-            f"meet:show:{WEBINAR}", f"meet:ics:{WEBINAR}", f"meet:sub:{WEBINAR}"]
+            f"meet:show:{WORKSHOP}",
+            f"meet:ics:{WORKSHOP}",
+            f"meet:sub:{WORKSHOP}",
+            f"meet:show:{WEBINAR}",
+            f"meet:ics:{WEBINAR}",
+            f"meet:sub:{WEBINAR}",
+        ]
         # The day after the workshop it is no longer upcoming.
         bot.set_now(datetime(2031, 3, 14, 23, 30, tzinfo=UTC))  # 00:30 on the 15th locally
         [later] = await bot.say(411, "/meetings", language_code="sv")
@@ -196,9 +219,7 @@ async def test_upcoming_meetings_are_listed_soonest_first(bot_factory: BotFactor
 
 @pytest.mark.usefixtures("fictional_meetings")
 @pytest.mark.parametrize("lang", LANGS)
-async def test_calendar_file_parses_back(
-    bot_factory: BotFactory, lang: str
-) -> None:
+async def test_calendar_file_parses_back(bot_factory: BotFactory, lang: str) -> None:
     async with bot_factory() as bot:
         bot.set_now(BEFORE)
         listing = (await bot.say(412, "/meetings", language_code=lang))[-1]
@@ -335,10 +356,21 @@ async def test_failed_send_is_retried_at_the_next_sweep(bot_factory: BotFactory)
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("forged", [
-    "meet:ics:nope", "meet:ics:autumn-conference-kristianstad", "meet:sub:hamburg-resource-centres",
-    "meet:sub:autumn-conference-kristianstad", "meet:sub:nope", "meet:unsub:nope",
-    "meet:show:nope", "meet:zz", "meet:ics:", "meet:sub:a:b"])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "meet:ics:nope",
+        "meet:ics:autumn-conference-kristianstad",
+        "meet:sub:hamburg-resource-centres",
+        "meet:sub:autumn-conference-kristianstad",
+        "meet:sub:nope",
+        "meet:unsub:nope",
+        "meet:show:nope",
+        "meet:zz",
+        "meet:ics:",
+        "meet:sub:a:b",
+    ],
+)
 async def test_stale_or_forged_buttons_are_outdated(bot: Harness, lang: str, forged: str) -> None:
     listing = (await bot.say(451, "/meetings", language_code=lang))[-1]
     stored: Any = bot.stub.message(listing.chat_id, int(listing.message_id or 0))

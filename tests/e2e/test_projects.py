@@ -23,20 +23,35 @@ PREVIOUS = {"en": "◀ Previous", "sv": "◀ Föregående", "da": "◀ Forrige"}
 BACK = {"en": "◀ All projects", "sv": "◀ Alla projekt", "da": "◀ Alle projekter"}
 AIMS = {"en": "Aims", "sv": "Mål", "da": "Formål"}
 BUDGET = {"en": "Budget:", "sv": "Budget:", "da": "Budget:"}
-SEARCH = {"en": "Projects matching “{}”", "sv": "Projekt som passar ”{}”",
-          "da": "Projekter, der passer til »{}«"}
-NOT_FOUND = {"en": "I found no project matching “{}”",
-             "sv": "Jag hittade inget projekt som passar ”{}”",
-             "da": "Jeg fandt intet projekt, der passer til »{}«"}
-OUTDATED = {"en": "This button is outdated", "sv": "Den här knappen är inte längre aktuell",
-            "da": "Denne knap er ikke længere aktuel"}
-NEO_PERIOD = {"en": "3 September 2012 – 31 December 2014",
-              "sv": "3 september 2012 – 31 december 2014",
-              "da": "3 september 2012 – 31 december 2014"}
+SEARCH = {
+    "en": "Projects matching “{}”",
+    "sv": "Projekt som passar ”{}”",
+    "da": "Projekter, der passer til »{}«",
+}
+NOT_FOUND = {
+    "en": "I found no project matching “{}”",
+    "sv": "Jag hittade inget projekt som passar ”{}”",
+    "da": "Jeg fandt intet projekt, der passer til »{}«",
+}
+OUTDATED = {
+    "en": "This button is outdated",
+    "sv": "Den här knappen är inte längre aktuell",
+    "da": "Denne knap er ikke længere aktuel",
+}
+NEO_PERIOD = {
+    "en": "3 September 2012 – 31 December 2014",
+    "sv": "3 september 2012 – 31 december 2014",
+    "da": "3 september 2012 – 31 december 2014",
+}
 NEO_AIM = {"en": "brought together NGOs", "sv": "förde samman NGO:er", "da": "samlede NGO'er"}
 SOURCE_NOTE = {"en": "The source is written in Danish", "sv": "Källan är skriven på danska"}
-ALL_PROJECTS = ["atWork4NEETs", "BAGS4YOUTH", "NEO", "Integrate NEETs",
-                "Thematic working group on resource centres"]
+ALL_PROJECTS = [
+    "atWork4NEETs",
+    "BAGS4YOUTH",
+    "NEO",
+    "Integrate NEETs",
+    "Thematic working group on resource centres",
+]
 EXTRA = [f"Extra Sweden {n}" for n in range(1, 6)]
 
 
@@ -74,14 +89,17 @@ def more_knowledge(tmp_path: Path) -> Path:
       sv: Ett litet testprojekt i Sverige, nummer {n}.
       da: Et lille testprojekt i Sverige, nummer {n}.
     countries: [SE]
-""" for n in range(1, 6))
+"""
+        for n in range(1, 6)
+    )
     catalog = target / "catalogs" / "projects.yaml"
     catalog.write_text(catalog.read_text(encoding="utf-8") + entries, encoding="utf-8")
     return target
 
 
-async def test_list_pages_and_cards_in_every_language(bot_factory: BotFactory,
-                                                      more_knowledge: Path) -> None:
+async def test_list_pages_and_cards_in_every_language(
+    bot_factory: BotFactory, more_knowledge: Path
+) -> None:
     async with bot_factory(knowledge=more_knowledge) as bot:
         for user, lang in enumerate(LANGS, start=301):
             [listing] = await bot.say(user, "/projects", language_code=lang)
@@ -101,11 +119,20 @@ async def test_list_pages_and_cards_in_every_language(bot_factory: BotFactory,
             card = await press_one(bot, user, first, "NEO")
             card_text = card.text or ""
             assert card_text.startswith("NEO")
-            for expected in (AIMS[lang], NEO_AIM[lang], "Askovfonden", NEO_PERIOD[lang],
-                             "868 744 EUR", "Annika Svensson", "neo-web.eu"):
+            for expected in (
+                AIMS[lang],
+                NEO_AIM[lang],
+                "Askovfonden",
+                NEO_PERIOD[lang],
+                "868 744 EUR",
+                "Annika Svensson",
+                "neo-web.eu",
+            ):
                 assert expected in card_text, expected
-            assert any(e["type"] == "text_link" and e["url"].startswith("http://neo-web.eu")
-                       for e in card.entities)
+            assert any(
+                e["type"] == "text_link" and e["url"].startswith("http://neo-web.eu")
+                for e in card.entities
+            )
             assert labels(card) == [BACK[lang]]
 
             back = await press_one(bot, user, card, BACK[lang])
@@ -114,8 +141,9 @@ async def test_list_pages_and_cards_in_every_language(bot_factory: BotFactory,
         assert not bot.stub.api_errors()
 
 
-async def test_search_words_survive_paging_and_cards(bot_factory: BotFactory,
-                                                     more_knowledge: Path) -> None:
+async def test_search_words_survive_paging_and_cards(
+    bot_factory: BotFactory, more_knowledge: Path
+) -> None:
     async with bot_factory(knowledge=more_knowledge) as bot:
         for user, lang in enumerate(LANGS, start=311):
             [found] = await bot.say(user, "/projects Sverige", language_code=lang)
@@ -184,8 +212,9 @@ async def test_platform_card_leads_to_its_working_groups(bot: Harness) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("data", ["proj:c:unknown", "proj:c:unknown:0:", "proj:l:x:",
-                                  "proj:l:0:deadbeef", "proj:zz"])
+@pytest.mark.parametrize(
+    "data", ["proj:c:unknown", "proj:c:unknown:0:", "proj:l:x:", "proj:l:0:deadbeef", "proj:zz"]
+)
 async def test_stale_or_forged_buttons_are_outdated(bot: Harness, lang: str, data: str) -> None:
     [listing] = await bot.say(351, "/projects", language_code=lang)
     stored: Any = bot.stub.message(listing.chat_id, int(listing.message_id or 0))

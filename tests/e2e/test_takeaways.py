@@ -16,42 +16,58 @@ LANGS = ("en", "sv", "da")
 QUOTE = "Arbetet med UVAS gruppen kräver samverkan mellan flera parter"
 LATER_QUOTE = "Fortsätt lyfta ungas röster."
 SOURCE = "Höstens regionala konferenser leder oss vidare genom samverkan"
-TAKEAWAYS_TITLE = {"en": "Takeaways from the conferences", "sv": "Lärdomar från konferenserna",
-                   "da": "Pointer fra konferencerne"}
+TAKEAWAYS_TITLE = {
+    "en": "Takeaways from the conferences",
+    "sv": "Lärdomar från konferenserna",
+    "da": "Pointer fra konferencerne",
+}
 FIRST_TAKEAWAY = {
     "en": "Work with young people who are neither working nor studying (the UVAS group)",
     "sv": "Arbetet med unga som varken arbetar eller studerar (UVAS-gruppen)",
     "da": "Arbejdet med unge, der hverken arbejder eller studerer",
 }
-LATER_TAKEAWAY = {"en": "Keep lifting young people's voices",
-                  "sv": "Fortsätt lyfta ungas röster: för att stödet",
-                  "da": "Bliv ved med at løfte de unges stemmer"}
-DATE = {"en": "3 October (year not given in the source)",
-        "sv": "3 oktober (året anges inte i källan)",
-        "da": "3 oktober (året står ikke i kilden)"}
+LATER_TAKEAWAY = {
+    "en": "Keep lifting young people's voices",
+    "sv": "Fortsätt lyfta ungas röster: för att stödet",
+    "da": "Bliv ved med at løfte de unges stemmer",
+}
+DATE = {
+    "en": "3 October (year not given in the source)",
+    "sv": "3 oktober (året anges inte i källan)",
+    "da": "3 oktober (året står ikke i kilden)",
+}
 ORIGINAL = {"en": "Original wording (Swedish):", "da": "Den oprindelige ordlyd (svensk):"}
 NEXT = {"en": "Next ▶", "sv": "Nästa ▶", "da": "Næste ▶"}
 PREVIOUS = {"en": "◀ Previous", "sv": "◀ Föregående", "da": "◀ Forrige"}
 PAGE = {"en": "Page {} of {}", "sv": "Sida {} av {}", "da": "Side {} af {}"}
 FACTORS_TITLE = {"en": "Success factors", "sv": "Framgångsfaktorer", "da": "Succesfaktorer"}
-FIRST_FACTOR = {"en": "Multi-competent teams under one roof",
-                "sv": "Multikompetenta team under samma tak",
-                "da": "Multikompetente teams under samme tag"}
-NEO_FACTOR = {"en": "NGOs as bridge-builders at eye level",
-              "sv": "NGO:er som brobyggare i ögonhöjd",
-              "da": "NGO'er som brobyggere i øjenhøjde"}
-RELATED = {"en": "Related projects: NEO", "sv": "Kopplade projekt: NEO",
-           "da": "Tilknyttede projekter: NEO"}
-OUTDATED = {"en": "This button is outdated", "sv": "Den här knappen är inte längre aktuell",
-            "da": "Denne knap er ikke længere aktuel"}
+FIRST_FACTOR = {
+    "en": "Multi-competent teams under one roof",
+    "sv": "Multikompetenta team under samma tak",
+    "da": "Multikompetente teams under samme tag",
+}
+NEO_FACTOR = {
+    "en": "NGOs as bridge-builders at eye level",
+    "sv": "NGO:er som brobyggare i ögonhöjd",
+    "da": "NGO'er som brobyggere i øjenhøjde",
+}
+RELATED = {
+    "en": "Related projects: NEO",
+    "sv": "Kopplade projekt: NEO",
+    "da": "Tilknyttede projekter: NEO",
+}
+OUTDATED = {
+    "en": "This button is outdated",
+    "sv": "Den här knappen är inte längre aktuell",
+    "da": "Denne knap er ikke længere aktuel",
+}
 
 
 def entity_types_covering(message: Sent, needle: str) -> set[str]:
     """The entity types that cover the first occurrence of `needle` (offsets in UTF-16)."""
     text = message.text or ""
-    start = len(text[:text.index(needle)].encode("utf-16-le")) // 2
-    return {e["type"] for e in message.entities
-            if e["offset"] <= start < e["offset"] + e["length"]}
+    start = len(text[: text.index(needle)].encode("utf-16-le")) // 2
+    return {e["type"] for e in message.entities if e["offset"] <= start < e["offset"] + e["length"]}
 
 
 async def turn(bot: Harness, user: int, message: Sent, label: str) -> Sent:
@@ -62,8 +78,7 @@ async def turn(bot: Harness, user: int, message: Sent, label: str) -> Sent:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_takeaways_in_the_readers_language_with_the_original(bot: Harness,
-                                                                   lang: str) -> None:
+async def test_takeaways_in_the_readers_language_with_the_original(bot: Harness, lang: str) -> None:
     [first] = await bot.say(401, "/takeaways", language_code=lang)
     text = first.text or ""
     assert text.startswith(TAKEAWAYS_TITLE[lang])
