@@ -24,6 +24,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application
 from bot.i18n import user_language
+from bot.retrieval.embedder import BACKGROUND
 from bot.services.container import Services
 from bot.services.search import SearchService
 from bot.settings import Settings
@@ -211,7 +212,7 @@ class Console:
             current = asyncio.current_task()
             if current is not None:
                 pending.discard(current)
-            pending = {t for t in pending if "job" not in (t.get_name() or "").lower()}
+            pending = {t for t in pending if not t.get_name().startswith(BACKGROUND)}
             if not pending:
                 break
             await asyncio.wait(pending, timeout=120)
@@ -243,6 +244,8 @@ async def console_session(
     request = ConsoleRequest(out, settings.data_dir / "downloads", color)
     storage = await Storage.open(settings.database_path)
     services = Services(settings=settings, search=search, storage=storage, owns_search=False)
+    if language:  # an explicit --lang wins over what this console user chose before
+        await storage.save_user(user_id, language=user_language(language))
     app_settings = replace(settings, telegram_bot_token=CONSOLE_TOKEN)
     app = build_application(app_settings, services, rate_limiter=False, request=request)
     console = Console(app, request, user_id, user_language(language))

@@ -73,10 +73,18 @@ async def _audit(services: Services, me: Who, action: str, detail: str = "") -> 
 
 
 async def _show(
-    context: Context, chat_id: int, message: Message | None, template: str, lang: str, **values: Any
+    context: Context,
+    chat_id: int,
+    message: Message | None,
+    template: str,
+    lang: str,
+    *,
+    resend: bool = True,
+    **values: Any,
 ) -> None:
     """Replace the text of the bot's own status message; long results continue in new
-    messages. Sends instead when there is no message to edit."""
+    messages. With `resend`, a result whose message is gone (deleted meanwhile) is sent anew,
+    so the admin always learns the outcome."""
     if message is None:
         await send(context, chat_id, template, lang, **values)
         return
@@ -86,7 +94,13 @@ async def _show(
             parts[0], parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
         )
     except BadRequest as error:
-        if "not modified" not in str(error).lower():
+        if "not modified" in str(error).lower():
+            pass
+        elif resend:
+            log.info("could not edit the status message (%s); sending the result anew", error)
+            await send(context, chat_id, template, lang, **values)
+            return
+        else:
             raise
     for part in parts[1:]:
         await context.bot.send_message(
@@ -143,6 +157,7 @@ class _Progress:
                     self._message,
                     "admin_reindex_progress",
                     lang,
+                    resend=False,
                     file_name=self._file_name,
                     stage=label,
                     done=done,

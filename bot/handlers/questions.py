@@ -72,6 +72,8 @@ async def ask(update: Update, context: Context) -> None:
     index = services.search.searcher.index
     answer = build_answer(result, me.user_id, me.lang, services.kb, index.chunk_map)
     today = services.clock().astimezone(services.settings.tz).date()
+    if not me.known:  # remember the language we answer in, so stats and reminders agree
+        await services.storage.save_user(me.user_id, language=me.lang)
     await services.storage.touch_user(me.user_id, today)
     await services.storage.record_question(
         language=me.lang,

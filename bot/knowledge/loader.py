@@ -29,7 +29,8 @@ from bot.knowledge.models import (
 )
 
 MAX_FILE_BYTES = 2_000_000
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# 48 characters keeps every button's callback data ("meet:unsub:<id>") under Telegram's 64 bytes.
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _FUZZY_DATE_RE = re.compile(r"^(?:(\d{4})|-)-(\d{2})-(\d{2})$")
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

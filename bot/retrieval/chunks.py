@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.knowledge.models import LANGUAGES, KnowledgeBase, Project, pick
-from bot.retrieval.text import sentences
+from bot.retrieval.text import sentence_units
 
 MAX_CHARS = 520
 OVERLAP_SENTENCES = 1
@@ -39,15 +39,15 @@ def split_passages(
 ) -> list[str]:
     """Greedy sentence packing with a sentence of overlap, so an answer that spans a boundary
     still appears whole in one passage. A sentence longer than the limit stays whole."""
-    units = sentences(text)
+    units = sentence_units(text)
     passages: list[str] = []
     start = 0
     while start < len(units):
         end, size = start, 0
-        while end < len(units) and (end == start or size + len(units[end]) + 1 <= max_chars):
-            size += len(units[end]) + 1
+        while end < len(units) and (end == start or size + len(units[end][0]) + 1 <= max_chars):
+            size += len(units[end][0]) + 1
             end += 1
-        passages.append(" ".join(units[start:end]))
+        passages.append("".join(s + sep for s, sep in units[start:end]).strip())
         if end >= len(units):
             break
         start = max(end - overlap, start + 1)

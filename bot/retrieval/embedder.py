@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
+#: Name prefix of long-lived worker tasks (the console waits for everything else to finish).
+BACKGROUND = "brobygger-background:"
 
 
 def resolve_model(name: str) -> str:
@@ -141,7 +143,7 @@ class BatchingEncoder:
         ):
             self._loop = loop
             self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._run(self._queue))
+            self._worker = loop.create_task(self._run(self._queue), name=f"{BACKGROUND}encoder")
         future: asyncio.Future[Vectors] = loop.create_future()
         await self._queue.put((text, future))
         return await future

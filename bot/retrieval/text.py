@@ -275,7 +275,23 @@ def normalise(text: str) -> str:
 
 def sentences(text: str) -> list[str]:
     """Sentence-ish units; list lines (partner lists, fact sheets) count as sentences too."""
-    return [s.strip() for s in _SENTENCE_RE.split(text) if s and s.strip()]
+    return [s for s, _ in sentence_units(text)]
+
+
+def sentence_units(text: str) -> list[tuple[str, str]]:
+    """Sentences with the separator that followed each ("\n" or " "), so passages rebuilt from
+    them keep the source's line structure (fact sheets stay readable)."""
+    units: list[tuple[str, str]] = []
+    position = 0
+    for match in _SENTENCE_RE.finditer(text):
+        piece = text[position : match.start()].strip()
+        if piece:
+            units.append((piece, "\n" if "\n" in match.group() else " "))
+        position = match.end()
+    tail = text[position:].strip()
+    if tail:
+        units.append((tail, ""))
+    return units
 
 
 def words(text: str) -> list[str]:

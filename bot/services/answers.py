@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from bot.knowledge.models import KnowledgeBase
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.search import Hit, SearchResult
-from bot.retrieval.text import content_words, sentences, stems, terms
+from bot.retrieval.text import content_words, sentence_units, stems, terms
 
 PASSAGES_FIRST = 2
 PASSAGES_MORE = 3
@@ -23,6 +23,7 @@ PASSAGES_MORE = 3
 class Segment:
     text: str
     highlight: bool
+    sep: str = " "  # what followed the sentence in the source: a space or a line break
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,12 @@ class Answer:
 def _segments(query: str, text: str) -> tuple[Segment, ...]:
     """Mark the sentences that share most meaning-bearing words with the question."""
     wanted = {s for word in content_words(query) for s in stems(word)}
-    units = sentences(text) if len(text) > 200 else [text]
-    scores = [len(wanted & set(terms(unit))) for unit in units]
+    units = sentence_units(text) if len(text) > 200 or "\n" in text else [(text, "")]
+    scores = [len(wanted & set(terms(unit))) for unit, _ in units]
     best = max(scores, default=0)
     return tuple(
-        Segment(unit, best > 0 and score == best) for unit, score in zip(units, scores, strict=True)
+        Segment(unit, best > 0 and score == best, sep)
+        for (unit, sep), score in zip(units, scores, strict=True)
     )
 
 
@@ -91,6 +93,7 @@ def build_answer(
     (catalog cards exist in every language)."""
     passages: list[Passage] = []
     seen_refs: set[tuple[str, str]] = set()
+    summarised: set[str] = set()
     for hit in result.hits:
         ref = hit.chunk.ref or hit.chunk.id
         if hit.chunk.ref and hit.chunk.lang != reader_lang:
@@ -101,7 +104,12 @@ def build_answer(
         if hit.chunk.kind != "document" and key in seen_refs:
             continue
         seen_refs.add(key)
-        passages.append(build_passage(hit, result.query, reader_lang, kb))
+        passage = build_passage(hit, result.query, reader_lang, kb)
+        if passage.summary is not None:
+            if passage.document_id in summarised:
+                passage = replace(passage, summary=None)
+            summarised.add(passage.document_id)
+        passages.append(passage)
     return Answer(
         secrets.token_urlsafe(6), user_id, result.query, reader_lang, result.answered, passages
     )

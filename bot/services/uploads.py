@@ -179,12 +179,13 @@ def _check(doc_id: str, content: str, source_name: str) -> Document:
 def prepare_upload(
     file_name: str, data: bytes, *, max_bytes: int, today: date, caption: str | None = None
 ) -> PreparedDocument:
-    """Check a downloaded file and turn it into the knowledge file it will become."""
+    """Check a downloaded file and turn it into the knowledge file it will become. The caption
+    can choose the language of a .txt file; a .md file states its own in the front matter."""
     check_announced(file_name, len(data), max_bytes)
-    override = caption_language(caption)
     text = decode_text(data)
     slug = safe_slug(file_name)
     if suffix_of(file_name) == ".txt":
+        override = caption_language(caption)
         if not slug:
             raise UploadError("bad_name", name=file_name)
         language = override or detect_language(text)

@@ -6,12 +6,16 @@ Rebuilds run over a one-document knowledge base so they take seconds, not minute
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from telegram.ext import CallbackContext
 
+from bot.handlers import admin
+from bot.handlers.common import Who
 from tests.conftest import ADMIN_ID, KNOWLEDGE, BotFactory, Harness
 from tests.telegram_stub import Sent
 
@@ -149,6 +153,49 @@ async def test_reindex_in_swedish_for_a_swedish_admin(tiny_bot: Harness) -> None
         bot, lambda s: s.message_id == started.message_id and "ombyggt" in (s.text or "")
     )
     assert "Dokument: 1" in (done.text or "")
+
+
+async def test_failed_reindex_keeps_the_old_index_serving(tiny_bot: Harness) -> None:
+    bot = tiny_bot
+    served = bot.services.search.searcher
+    for path in (bot.settings.knowledge_dir / "documents").iterdir():
+        path.unlink()
+    await bot.stub.send_text(ADMIN_ID, "/reindex", language_code="en")
+    started = await bot.stub.next_reply(ADMIN_ID)
+    failed = await until(
+        bot, lambda s: s.message_id == started.message_id and "failed" in (s.text or "")
+    )
+    assert "nothing to index" in (failed.text or "")
+    assert "The old index is still serving answers." in (failed.text or "")
+    assert bot.services.search.searcher is served
+    [entry] = await bot.services.storage.audit_entries()
+    assert entry.detail.startswith("failed: nothing to index")
+
+
+async def test_progress_from_the_build_thread_is_throttled_and_ordered(bot: Harness) -> None:
+    """The build calls progress from its worker thread, faster than Telegram allows edits."""
+    await bot.say(ADMIN_ID, "/privacy")  # opens the chat
+    message = await bot.app.bot.send_message(ADMIN_ID, "Rebuilding…")
+    me = Who(ADMIN_ID, ADMIN_ID, "en", None, is_admin=True, known=True)
+    ticks = iter([0.0, 0.5, 1.0, 1.6, 1.7, 3.2, 9.0])
+    progress = admin._Progress(
+        CallbackContext(bot.app), me, message, None, monotonic=lambda: next(ticks)
+    )
+    mark = bot.stub.mark()
+
+    def build() -> None:
+        for done in range(6):
+            progress("embedding", done, 5)
+
+    await asyncio.to_thread(build)
+    await progress.settle()
+    progress("indexing", 1, 2)  # after the result: must not overwrite it
+    shown = [s.text for s in bot.stub.sent[mark:] if s.message_id == message.message_id]
+    assert [text.splitlines()[1] for text in shown if text] == [
+        "Reading passages: 0 of 5",
+        "Reading passages: 3 of 5",
+        "Reading passages: 5 of 5",
+    ]
 
 
 @pytest.mark.parametrize("command", ["/reindex", "/stats", "/gaps"])
