@@ -3,6 +3,7 @@ say only what the catalog says."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -44,7 +45,7 @@ def _check_passages(text: str, passages: list[str], max_chars: int = MAX_CHARS) 
             assert len(sentences(passage)) == 1, f"passage of {len(passage)} chars: {passage!r}"
     for unit in units:
         assert any(unit in passage for passage in passages), f"lost: {unit!r}"
-    for before, after in zip(passages, passages[1:], strict=False):
+    for before, after in itertools.pairwise(passages):
         previous = sentences(before)
         if len(previous) > OVERLAP_SENTENCES:  # a lone (long) sentence is not repeated
             overlap = previous[-OVERLAP_SENTENCES:]

@@ -4,6 +4,7 @@ error is one line on stderr with a non-zero exit — never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -112,7 +113,8 @@ def test_ask_json_prints_one_object_with_the_contract_keys(
         assert set(result) == RESULT_KEYS
         assert isinstance(result["score"], float)
         assert result["lang"] in {"en", "sv", "da"}
-        assert result["title"] and result["text"]
+        assert result["title"]
+        assert result["text"]
         assert result["document"].startswith("knowledge/documents/")
         assert result["document"].endswith(".md")
         assert (REPO / result["document"]).is_file()
@@ -185,7 +187,9 @@ def test_ask_prints_a_readable_answer(env: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "ask", "--top-k", "2", "Hvad er budgettet for atWork4NEETs?")
     assert code == 0
     assert out.startswith("Question (da): Hvad er budgettet for atWork4NEETs?")
-    assert "1. " in out and "2. " in out and "3. " not in out
+    assert "1. " in out
+    assert "2. " in out
+    assert "3. " not in out
     assert "knowledge/documents/atwork4neets.md" in out
     assert "1,427,499" in out
     with pytest.raises(json.JSONDecodeError):
@@ -211,7 +215,8 @@ def test_reindex_prints_counts(
     assert code == 0, err
     meta = json.loads((env / "tiny-index" / "current" / "meta.json").read_text(encoding="utf-8"))
     assert f"Indexed 1 documents as {meta['chunks']} chunks" in out
-    assert "bundled:all-MiniLM-L6-v2" in out and "384 dimensions" in out
+    assert "bundled:all-MiniLM-L6-v2" in out
+    assert "384 dimensions" in out
     assert err == ""
 
 
@@ -239,7 +244,8 @@ def test_ask_builds_the_index_when_missing(
     monkeypatch.setenv("INDEX_DIR", str(env / "no-index-yet"))
     code, out, err = run(capsys, "ask", "--json", "NEO budget")
     assert code == 0
-    assert "Built the index" in err and "missing" in err
+    assert "Built the index" in err
+    assert "missing" in err
     data = _one_object(out)
     assert data["answered"] is True
     assert "868 744" in data["results"][0]["text"]
@@ -262,7 +268,8 @@ def test_ask_rebuilds_a_stale_index(
     )
     code, out, err = run(capsys, "ask", "--json", "--top-k", "1", "Brobygger-modellen Malmø")
     assert code == 0
-    assert "changed" in err and "rebuilding" in err
+    assert "changed" in err
+    assert "rebuilding" in err
     assert "Brobygger-modellen" in _one_object(out)["results"][0]["text"]
 
 
@@ -311,20 +318,24 @@ def test_model_mismatch_is_one_clear_line(
     assert code == 1
     assert out == ""
     assert len(err.strip().splitlines()) == 1, err
-    assert "EMBEDDING_MODEL" in err and str(other) in err and "reindex" in err
+    assert "EMBEDDING_MODEL" in err
+    assert str(other) in err
+    assert "reindex" in err
 
 
 def test_missing_model_on_reindex_is_one_clear_line(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EMBEDDING_MODEL", str(env / "models" / "no-such-model"))
-    code, out, err = run(capsys, "reindex")
+    code, _, err = run(capsys, "reindex")
     assert code == 1
     assert len(err.strip().splitlines()) == 1, err
     assert "cannot load the embedding model" in err
-    # the served index is untouched
+    # the index built with the right model is untouched and still answers
+    monkeypatch.delenv("EMBEDDING_MODEL")
     code, out, err = run(capsys, "ask", "--json", "NEO budget")
-    assert code == 1 and "EMBEDDING_MODEL" in err
+    assert (code, err) == (0, "")
+    assert _one_object(out)["answered"] is True
 
 
 def test_every_command_has_help() -> None:
@@ -373,12 +384,17 @@ def test_console_script_answers_in_json(env: Path) -> None:
 async def test_chat_runs_commands_answers_and_buttons(search_service: SearchService) -> None:
     out = io.StringIO()
     try:
-        await console_session(
-            search_service.settings,
-            search_service,
-            ["/help", "NEO budget", "#1", "#9"],
-            out,
-            language="en",
+        # A session that waits on a task that never ends (e.g. the encoder's worker) must fail,
+        # not hang the suite.
+        await asyncio.wait_for(
+            console_session(
+                search_service.settings,
+                search_service,
+                ["/help", "NEO budget", "#1", "#9"],
+                out,
+                language="en",
+            ),
+            timeout=120,
         )
     finally:
         await search_service.close()

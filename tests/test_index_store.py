@@ -138,7 +138,9 @@ def test_build_then_load_round_trip(tmp_path: Path, knowledge: Path, embedder: E
 
     raw = (build / "chunks.jsonl").read_bytes()
     text = raw.decode("utf-8")
-    assert "Älvdalens" in text and "Ørestad" in text and "lærer" in text  # not \u00c4 escapes
+    assert "Älvdalens" in text
+    assert "Ørestad" in text
+    assert "lærer" in text
     assert "\\u00" not in text
     lines = text.splitlines()
     assert on_disk["chunks"] == len(lines) == meta.chunks >= 12
@@ -164,7 +166,8 @@ def test_a_second_build_swaps_in_and_removes_the_old_one(
     (knowledge / "documents" / "skogen.md").unlink()
     meta = build_index(load_knowledge(knowledge), embedder, index_dir)
     second = current_build(index_dir)
-    assert second is not None and second != first
+    assert second is not None
+    assert second != first
     assert _builds(index_dir) == [second.name]
     assert meta.documents == 2
     assert load_index(index_dir, embedder.name).meta.documents == 2
@@ -270,7 +273,8 @@ def test_model_mismatch_is_a_clear_error(built: Path, embedder: Embedder) -> Non
     message = str(caught.value)
     assert embedder.name in message
     assert "intfloat/multilingual-e5-small" in message
-    assert "EMBEDDING_MODEL" in message and "reindex" in message
+    assert "EMBEDDING_MODEL" in message
+    assert "reindex" in message
 
 
 def test_format_mismatch_is_a_clear_error(built: Path, embedder: Embedder) -> None:
@@ -284,7 +288,7 @@ def test_format_mismatch_is_a_clear_error(built: Path, embedder: Embedder) -> No
 
 def test_unreadable_meta_is_a_clear_error(built: Path, embedder: Embedder) -> None:
     (current_build(built) / "meta.json").write_text("{not json", encoding="utf-8")  # type: ignore[operator]
-    with pytest.raises(IndexNotReadyError, match="metadata .* unreadable"):
+    with pytest.raises(IndexNotReadyError, match=r"metadata .* unreadable"):
         load_index(built, embedder.name)
 
 

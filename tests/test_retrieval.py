@@ -9,26 +9,33 @@ import pytest
 from bot.retrieval.search import SearchResult, detect_language
 from bot.services.search import SearchService
 
-# (question, document expected at rank 1, text expected in the top passage or None)
 # Document languages: integrate-neets-working-groups en, atwork4neets en,
 # hostens-regionala-konferenser sv, bags4youth sv, neo da.
+GROUPS = "integrate-neets-working-groups"
+AUTUMN = "hostens-regionala-konferenser"
+
+# (question, document expected at rank 1, text expected in the top passage or None)
 QUESTIONS = [
     # English
     ("What is BAGS4YOUTH about?", "bags4youth", None),  # en -> sv
-    ("When is the follow-up meeting of the thematic working groups?", "integrate-neets-working-groups", "10/6"),
+    ("When is the follow-up meeting of the thematic working groups?", GROUPS, "10/6"),
     ("Who are the partners in the NEO project?", "neo", "Askovfonden"),  # en -> da
-    ("What did the autumn conferences in Kristianstad conclude?", "hostens-regionala-konferenser", "Kristianstad"),  # en -> sv
+    (
+        "What did the autumn conferences in Kristianstad conclude?",
+        AUTUMN,
+        "Kristianstad",
+    ),  # en -> sv
     # Swedish
     ("Vilka partner har NEO?", "neo", "Askovfonden"),  # sv -> da
     ("Vad är budgeten för atWork4NEETs?", "atwork4neets", "1,427,499"),  # sv -> en
-    ("När träffas de tematiska arbetsgrupperna igen?", "integrate-neets-working-groups", "10/6"),  # sv -> en
-    ("Vilka slutsatser drog höstens regionala konferenser?", "hostens-regionala-konferenser", None),
+    ("När träffas de tematiska arbetsgrupperna igen?", GROUPS, "10/6"),  # sv -> en
+    ("Vilka slutsatser drog höstens regionala konferenser?", AUTUMN, None),
     # Danish
     ("Hvad er budgettet for atWork4NEETs?", "atwork4neets", "1,427,499"),  # da -> en
-    ("Hvad kom konferencerne i Kristianstad frem til?", "hostens-regionala-konferenser", "Kristianstad"),  # da -> sv
+    ("Hvad kom konferencerne i Kristianstad frem til?", AUTUMN, "Kristianstad"),  # da -> sv
     ("Hvem er partnerne i NEO?", "neo", "Askovfonden"),
-    ("Hvornår mødes de tematiske arbejdsgrupper igen?", "integrate-neets-working-groups", "10/6"),  # da -> en
-]  # fmt: skip
+    ("Hvornår mødes de tematiske arbejdsgrupper igen?", GROUPS, "10/6"),  # da -> en
+]
 
 UNRELATED = [
     "What's the weather in Madrid?",

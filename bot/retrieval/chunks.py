@@ -70,6 +70,7 @@ _LABELS = {
         "unknown": "not given",
         "takeaway": "Conference takeaway",
         "factor": "Success factor",
+        "organiser": "Organiser",
     },
     "sv": {
         "aims": "Mål",
@@ -86,6 +87,7 @@ _LABELS = {
         "unknown": "anges inte",
         "takeaway": "Lärdom från konferensen",
         "factor": "Framgångsfaktor",
+        "organiser": "Arrangör",
     },
     "da": {
         "aims": "Formål",
@@ -102,6 +104,7 @@ _LABELS = {
         "unknown": "ikke oplyst",
         "takeaway": "Pointe fra konferencen",
         "factor": "Succesfaktor",
+        "organiser": "Arrangør",
     },
 }
 
@@ -179,6 +182,8 @@ def chunk_knowledge(kb: KnowledgeBase) -> list[Chunk]:
             else:
                 date_text = label["unknown"]
             place = f" {label['place']}: {meeting.place}." if meeting.place else ""
+            if meeting.organiser:
+                place += f" {label['organiser']}: {meeting.organiser}."
             text = (
                 f"{pick(meeting.title, lang)}. {label['date']}: {date_text}.{place} "
                 f"{pick(meeting.description, lang)}"

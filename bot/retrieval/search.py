@@ -4,14 +4,16 @@ weights chosen by measurement (`brobygger eval`), and a "no good answer" decisio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from bot.retrieval.answer_types import answers_kinds, asked_types
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Vectors
+from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary
 from bot.retrieval.store import LoadedIndex
-from bot.retrieval.text import content_words, stems, terms, words
+from bot.retrieval.text import stems, terms, words
 
 _LANG_MARKERS: dict[str, frozenset[str]] = {
     "en": frozenset(
@@ -118,26 +120,30 @@ def detect_language(text: str, default: str = "en") -> str:
 
 
 @dataclass(frozen=True)
-class FusionWeights:
-    """How much each leg counts; measured on the evaluation set, see docs/benchmarks.md."""
+class SearchConfig:
+    """The retrieval levers, each measured on the evaluation set (docs/benchmarks.md): the
+    defaults are what measured best; switching one off shows what it buys."""
 
-    lexical: float = 0.75
-    dense: float = 0.25
-
-
-@dataclass(frozen=True)
-class RefusalRule:
-    """When the best passage is not an answer. Uses the dense similarity and how much of the
-    question the best passage covers, because neither alone separates answerable from not."""
-
-    min_coverage: float = 0.5
-    min_dense: float = 0.5
+    lexical_weight: float = 0.75
+    dense_weight: float = 0.25
+    fuzzy: bool = True  # typo repair against the corpus vocabulary
+    join: bool = True  # "bags 4 youth" -> bags4youth
+    decompound: bool = True  # höstkonferenserna -> höst + konferenserna
+    kinds: frozenset[str] = frozenset(
+        {"document", "summary", "project", "meeting", "takeaway", "factor"}
+    )
+    document_evidence: float = 0.3  # weight of the best document's total evidence
+    # third result from another document: "fused" (best remaining), "dense" (the semantic
+    # leg's best), or "" (plain order)
+    diversify: str = "dense"
+    # refusal ("no good answer") rule
+    max_unknown_share: float = 0.6
+    min_coverage: float = 0.4  # idf-weighted, over the top three passages together
     strong_dense: float = 0.62
+    answer_types: bool = True
 
-    def answered(self, coverage: float, dense: float) -> bool:
-        return (coverage >= self.min_coverage and dense >= self.min_dense - 0.25) or (
-            dense >= self.strong_dense
-        )
+    def with_changes(self, **changes: object) -> SearchConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -156,32 +162,51 @@ class SearchResult:
     lang: str
     answered: bool
     hits: list[Hit] = field(default_factory=list)
+    unknown: tuple[str, ...] = ()
 
 
-def coverage(query: str, text: str) -> float:
-    """Share of the question's content words whose stems occur in the passage."""
-    wanted = content_words(query)
+def coverage(wanted: tuple[str, ...], text: str, vocabulary: Vocabulary | None = None) -> float:
+    """Share of the question's (repaired) content words whose stems occur in the passage,
+    weighted by how telling each word is when a vocabulary is given."""
     if not wanted:
         return 0.0
     have = set(terms(text))
-    found = sum(1 for word in wanted if any(s in have for s in stems(word)))
-    return found / len(wanted)
+    weights = [vocabulary.weight(w) if vocabulary else 1.0 for w in wanted]
+    found = sum(
+        weight
+        for word, weight in zip(wanted, weights, strict=True)
+        if any(s in have for s in stems(word))
+    )
+    return found / sum(weights) if sum(weights) else 0.0
 
 
 class Searcher:
     """Scores every chunk of one index for a query (vector already encoded)."""
 
     def __init__(
-        self,
-        index: LoadedIndex,
-        weights: FusionWeights | None = None,
-        refusal: RefusalRule | None = None,
-        candidates: int = 200,
+        self, index: LoadedIndex, config: SearchConfig | None = None, candidates: int = 200
     ) -> None:
         self.index = index
-        self.weights = weights or FusionWeights()
-        self.refusal = refusal or RefusalRule()
+        self.config = config or SearchConfig()
         self.candidates = candidates
+        self.vocabulary = Vocabulary(c.title + " " + c.text for c in index.chunks)
+        self._analysers: dict[tuple[bool, bool, bool], QueryAnalyser] = {}
+        self._kind_masks: dict[frozenset[str], np.ndarray] = {}
+
+    def analyser(self, config: SearchConfig) -> QueryAnalyser:
+        key = (config.fuzzy, config.join, config.decompound)
+        if key not in self._analysers:
+            self._analysers[key] = QueryAnalyser(
+                self.vocabulary, fuzzy=config.fuzzy, join=config.join, decompound=config.decompound
+            )
+        return self._analysers[key]
+
+    def _mask(self, kinds: frozenset[str]) -> np.ndarray:
+        if kinds not in self._kind_masks:
+            self._kind_masks[kinds] = np.array(
+                [c.kind in kinds for c in self.index.chunks], dtype=bool
+            )
+        return self._kind_masks[kinds]
 
     def dense_scores(self, vector: Vectors) -> np.ndarray:
         n = len(self.index.chunks)
@@ -193,8 +218,9 @@ class Searcher:
         scores[ids[0][valid]] = found[0][valid]
         return scores
 
-    def lexical_scores(self, query: str) -> np.ndarray:
-        query_terms = [t for t in terms(query) if t in self.index.lexical.vocab_dict]
+    def lexical_scores(self, words_: tuple[str, ...] | str) -> np.ndarray:
+        text = words_ if isinstance(words_, str) else " ".join(words_)
+        query_terms = [t for t in terms(text) if t in self.index.lexical.vocab_dict]
         if not query_terms:
             return np.zeros(len(self.index.chunks), dtype=np.float32)
         return np.asarray(self.index.lexical.get_scores(query_terms), dtype=np.float32)
@@ -206,38 +232,125 @@ class Searcher:
         *,
         top_k: int = 5,
         lang: str | None = None,
-        weights: FusionWeights | None = None,
+        config: SearchConfig | None = None,
     ) -> SearchResult:
-        weights = weights or self.weights
+        config = config or self.config
         lang = lang or detect_language(query)
-        lexical = self.lexical_scores(query)
+        analysed = self.analyser(config).analyse(query)
+        lexical = self.lexical_scores(analysed.words)
         dense = self.dense_scores(vector)
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         normalised = lexical / top_lexical if top_lexical > 0 else lexical
-        fused = weights.lexical * normalised + weights.dense * np.clip(dense, 0.0, 1.0)
+        fused = config.lexical_weight * normalised + config.dense_weight * np.clip(dense, 0, 1)
+        fused = np.where(self._mask(config.kinds), fused, -np.inf)
+        if config.document_evidence:
+            fused = fused + config.document_evidence * self._document_evidence(fused)
         order = np.argsort(-fused, kind="stable")
-        hits: list[Hit] = []
-        seen_texts: set[str] = set()
-        for idx in order:
-            chunk = self.index.chunks[int(idx)]
-            if chunk.text in seen_texts:
-                continue
-            seen_texts.add(chunk.text)
-            hits.append(
-                Hit(
-                    len(hits) + 1,
-                    float(fused[idx]),
-                    chunk,
-                    float(lexical[idx]),
-                    float(dense[idx]),
-                    coverage(query, chunk.title + " " + chunk.text),
+
+        def collect(ranking: np.ndarray, limit: int) -> list[Hit]:
+            hits: list[Hit] = []
+            seen_texts: set[str] = set()
+            for idx in ranking:
+                if not np.isfinite(fused[idx]):
+                    break
+                chunk = self.index.chunks[int(idx)]
+                if chunk.text in seen_texts:
+                    continue
+                seen_texts.add(chunk.text)
+                text = chunk.title + " " + chunk.text
+                hits.append(
+                    Hit(
+                        len(hits) + 1,
+                        float(fused[idx]),
+                        chunk,
+                        float(lexical[idx]),
+                        float(dense[idx]),
+                        coverage(analysed.words, text, self.vocabulary),
+                    )
                 )
-            )
-            if len(hits) >= top_k:
+                if len(hits) >= limit:
+                    break
+            return hits
+
+        plain = collect(order, max(top_k, 3))
+        # whether there is an answer is judged on the plain ranking; diversity only changes
+        # which candidates are shown
+        answered = self.answered(query, analysed, plain, config)
+        hits = plain[:top_k]
+        if config.diversify:
+            hits = collect(self._diversified(order, fused, dense, config.diversify), top_k)
+        return SearchResult(query, lang, answered, hits, analysed.unknown)
+
+    def _diversified(
+        self, order: np.ndarray, fused: np.ndarray, dense: np.ndarray, how: str
+    ) -> np.ndarray:
+        """Move the best passage of a third document into third place, so a question whose
+        top two passages share a document still shows another candidate before "more"."""
+        chunks = self.index.chunks
+        first: list[int] = []
+        for idx in order:
+            if chunks[int(idx)].text not in {chunks[i].text for i in first}:
+                first.append(int(idx))
+            if len(first) == 2:
                 break
-        answered = (
-            bool(hits)
-            and bool(content_words(query))
-            and self.refusal.answered(max(h.coverage for h in hits[:3]), hits[0].dense)
+        taken = {chunks[i].document for i in first}
+        ranking = (
+            order
+            if how == "fused"
+            else np.argsort(-np.where(np.isfinite(fused), dense, -np.inf), kind="stable")
         )
-        return SearchResult(query, lang, answered, hits)
+        third = next(
+            (
+                int(i)
+                for i in ranking
+                if chunks[int(i)].document not in taken and np.isfinite(fused[int(i)])
+            ),
+            None,
+        )
+        if third is None:
+            return order
+        rest = [int(i) for i in order if int(i) not in first and int(i) != third]
+        return np.array([*first, third, *rest])
+
+    def _document_evidence(self, fused: np.ndarray) -> np.ndarray:
+        """Per chunk: the summed score of its document's three best chunks, scaled to 0..1, so
+        several weak matches in one document can outrank one lucky passage elsewhere."""
+        totals: dict[str, float] = {}
+        best: dict[str, list[float]] = {}
+        for chunk, score in zip(self.index.chunks, fused, strict=True):
+            if np.isfinite(score):
+                best.setdefault(chunk.document, []).append(float(score))
+        for document, scores in best.items():
+            totals[document] = sum(sorted(scores, reverse=True)[:3])
+        top = max(totals.values(), default=1.0) or 1.0
+        return np.array(
+            [totals.get(c.document, 0.0) / top for c in self.index.chunks], dtype=np.float32
+        )
+
+    def answered(
+        self, query: str, analysed: AnalysedQuery, hits: list[Hit], config: SearchConfig
+    ) -> bool:
+        """The calibrated "is this an answer" rule: several signals, because none alone
+        separates answerable questions from near misses (see docs/benchmarks.md)."""
+        if not hits or not analysed.content:
+            return False
+        names = self.vocabulary.names_in(analysed.words)
+        if (
+            analysed.unknown_share >= config.max_unknown_share
+            and not names
+            and hits[0].dense < config.strong_dense
+        ):
+            return False  # mostly about things the corpus never mentions, naming none it does
+        top = hits[:3]
+        texts = [h.chunk.title + " " + h.chunk.text for h in top]
+        kinds = asked_types(query) if config.answer_types else set()
+        if kinds:
+            # the fact must come from a passage about what was named ("budget of BAGS4YOUTH"
+            # is not answered by atWork4NEETs' budget)
+            on_topic = [t for t in texts if not names or coverage(tuple(names), t) == 1.0]
+            if not answers_kinds(kinds, on_topic):
+                return False
+            if names:
+                return True  # the asked kind of fact, in a passage about the named thing
+        together = coverage(analysed.words, " ".join(texts), self.vocabulary)
+        return together >= config.min_coverage or hits[0].dense >= config.strong_dense

@@ -1,0 +1,499 @@
+"""Speed of the running bot: one answer (1), 100 users at once through the real application (2),
+and building the index (3). Every figure is a ratio to the model alone, measured in the same run,
+interleaved, so a busy shared CPU slows both sides alike."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.app import build_application
+from bot.evaluation import Question
+from bot.knowledge import load_knowledge
+from bot.knowledge.models import KnowledgeBase
+from bot.render import Renderer, split_html
+from bot.retrieval.chunks import Chunk, chunk_knowledge
+from bot.retrieval.embedder import Embedder, Vectors
+from bot.retrieval.search import Searcher
+from bot.retrieval.store import build_index
+from bot.services.answers import PASSAGES_FIRST, build_answer
+from bot.services.container import Services
+from bot.services.search import SearchService
+from bot.settings import Settings
+from bot.storage import Storage
+
+from .common import (
+    KNOWLEDGE,
+    Check,
+    Section,
+    Table,
+    median,
+    ms,
+    percentile,
+    secs,
+)
+from .corpus import synthetic_chunks
+from .telegram import RecordingRequest, text_update
+
+LATENCY_GOAL = 1.3
+THROUGHPUT_GOAL = 0.7
+BUILD_GOAL = 0.9
+
+
+def clear_query_cache(searcher: Searcher) -> None:
+    """Forget analysed questions, so a repeated question costs what a new one does."""
+    analyser = searcher.analyser(searcher.config)
+    clear = getattr(analyser.analyse, "cache_clear", None)
+    if callable(clear):
+        clear()
+
+
+async def answer_once(
+    service: SearchService, renderer: Renderer, kb: KnowledgeBase, question: Question
+) -> tuple[float, float]:
+    """What questions.ask does between the question and the reply text (without Telegram and
+    SQLite): (seconds in total, seconds after SearchService.ask returned)."""
+    started = time.perf_counter()
+    result = await service.ask(question.q)
+    asked = time.perf_counter()
+    answer = build_answer(result, 1, question.lang, kb, service.searcher.index.chunk_map)
+    if result.answered:
+        answer.shown = min(PASSAGES_FIRST, len(answer.passages))
+        html = renderer.render(
+            "answer", question.lang, passages=answer.passages[: answer.shown], helplines=None
+        )
+    else:
+        html = renderer.render("no_answer", question.lang, role=None, helplines=None)
+    split_html(html)
+    done = time.perf_counter()
+    return done - started, done - asked
+
+
+# --- 1. answer latency ------------------------------------------------------------------------
+
+
+@dataclass
+class LatencySamples:
+    floor: dict[str, list[float]]
+    full: dict[str, list[float]]
+    search: dict[str, list[float]]
+    render: dict[str, list[float]]
+
+
+async def _latency_samples(
+    service: SearchService, questions: Sequence[Question], repeats: int
+) -> LatencySamples:
+    renderer = Renderer()
+    kb = service.knowledge
+    embedder = service.embedder
+    searcher = service.searcher
+    samples = LatencySamples(
+        defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list)
+    )
+    for question in questions[:5]:  # warm-up: encoder thread, templates, stem cache
+        embedder.encode_queries([question.q])
+        await answer_once(service, renderer, kb, question)
+
+    async def full(question: Question) -> None:
+        clear_query_cache(searcher)
+        total, after = await answer_once(service, renderer, kb, question)
+        samples.full[question.id].append(total)
+        samples.render[question.id].append(after)
+
+    def floor(question: Question) -> None:
+        started = time.perf_counter()
+        vector = embedder.encode_queries([question.q])[0]
+        samples.floor[question.id].append(time.perf_counter() - started)
+        clear_query_cache(searcher)
+        started = time.perf_counter()
+        searcher.search(question.q, vector)
+        samples.search[question.id].append(time.perf_counter() - started)
+
+    for round_ in range(repeats):
+        order = list(questions) if round_ % 2 == 0 else list(reversed(questions))
+        for n, question in enumerate(order):
+            if (n + round_) % 2 == 0:
+                floor(question)
+                await full(question)
+            else:
+                await full(question)
+                floor(question)
+    return samples
+
+
+def measure_latency(service: SearchService, questions: Sequence[Question], repeats: int) -> Section:
+    section = Section("latency", "1. Answer latency (question in → rendered reply out)")
+    samples = asyncio.run(_latency_samples(service, questions, repeats))
+
+    def per_question(values: dict[str, list[float]]) -> list[float]:
+        return [median(values[q.id]) for q in questions]
+
+    floor, full = per_question(samples.floor), per_question(samples.full)
+    search, render = per_question(samples.search), per_question(samples.render)
+    ratios = [f / b for f, b in zip(full, floor, strict=True)]
+    p50_ratio = percentile(full, 50) / percentile(floor, 50)
+    overhead = percentile(full, 50) - percentile(floor, 50)
+    why = ""
+    if p50_ratio > LATENCY_GOAL:
+        why = (
+            f"the answer adds {ms(overhead)} at the median to the {ms(percentile(floor, 50))} "
+            f"encode: retrieval (Searcher.search) takes {ms(percentile(search, 50))} p50 / "
+            f"{ms(percentile(search, 95))} p95 and build_answer + render "
+            f"{ms(percentile(render, 50))} p50; the rest is the hop to the encoder thread."
+        )
+    section.checks.append(
+        Check(
+            "Answer latency p50",
+            ms(percentile(full, 50)),
+            f"encode alone {ms(percentile(floor, 50))}",
+            p50_ratio,
+            f"≤ {LATENCY_GOAL}× floor",
+            p50_ratio <= LATENCY_GOAL,
+            why,
+        )
+    )
+    table = Table(["Per question (median of repeats)", "p50", "p95", "max"])
+    for label, values in (
+        ("Floor: `embedder.encode_queries([q])`", floor),
+        ("Answer: `SearchService.ask` + `build_answer` + `render`", full),
+        ("… of which `Searcher.search` (vector given)", search),
+        ("… of which `build_answer` + `render` + `split_html`", render),
+    ):
+        table.rows.append(
+            [label, ms(percentile(values, 50)), ms(percentile(values, 95)), ms(max(values))]
+        )
+    table.rows.append(
+        [
+            "Ratio answer / floor (per question)",
+            f"{percentile(ratios, 50):.2f}×",
+            f"{percentile(ratios, 95):.2f}×",
+            f"{max(ratios):.2f}×",
+        ]
+    )
+    languages = Counter(q.lang for q in questions)
+    section.add(
+        table.markdown(),
+        f"p95: answer {ms(percentile(full, 95))} vs floor {ms(percentile(floor, 95))} "
+        f"({percentile(full, 95) / percentile(floor, 95):.2f}×).",
+        f"Method: {len(questions)} questions of benchmarks/data/questions.yaml "
+        f"({', '.join(f'{n} {lang}' for lang, n in sorted(languages.items()))}; typos, "
+        f"paraphrases and unanswerable ones included), {repeats} rounds, floor and answer "
+        "interleaved per question (alternating which goes first), the query-analysis cache "
+        "cleared before every answer so each costs what a new question does. The answer is "
+        "what `bot/handlers/questions.py` computes before sending: `await SearchService.ask` "
+        "(micro-batched encode in the encoder thread + hybrid search), `build_answer`, "
+        "`Renderer.render('answer' | 'no_answer')`, `split_html`; no SQLite, no Telegram.",
+    )
+    return section
+
+
+# --- 2. concurrency ---------------------------------------------------------------------------
+
+
+async def _ticker(stop: asyncio.Event, interval: float = 0.002) -> list[float]:
+    """Event-loop lag: how late each short sleep wakes up."""
+    lags: list[float] = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        await asyncio.sleep(interval)
+        lags.append(max(0.0, time.perf_counter() - started - interval))
+    return lags
+
+
+@dataclass
+class Round:
+    ceiling: float  # seconds of one encode_queries call for all questions
+    elapsed: float  # seconds from the first update to the last answer
+    latencies: list[float]  # per user: update in → reply sent
+    lags: list[float]
+    batches: list[int]
+    encode_seconds: float
+
+
+async def _concurrency_rounds(
+    service: SearchService, settings: Settings, questions: Sequence[Question], rounds: int
+) -> tuple[list[Round], list[str]]:
+    embedder = service.embedder
+    batches: list[tuple[int, float]] = []
+    original = embedder.encode_queries
+
+    def recording_encode(texts: Sequence[str]) -> Vectors:
+        started = time.perf_counter()
+        vectors = original(texts)
+        batches.append((len(texts), time.perf_counter() - started))
+        return vectors
+
+    storage = await Storage.open(settings.database_path)
+    services = Services(settings=settings, search=service, storage=storage, owns_search=False)
+    request = RecordingRequest()
+    app = build_application(settings, services, rate_limiter=False, request=request)
+    errors: list[str] = []
+
+    async def on_error(update: object, context: Any) -> None:
+        errors.append(repr(context.error))
+
+    app.add_error_handler(on_error)
+    texts = [q.q for q in questions]
+    results: list[Round] = []
+    update_ids = iter(range(1, 10**9))
+    await app.initialize()
+    await app.start()
+    embedder.encode_queries = recording_encode  # type: ignore[method-assign]
+    try:
+        # warm-up: one user through the whole path (templates, SQLite, encoder thread)
+        request.reset_answers()
+        await app.process_update(text_update(app.bot, next(update_ids), 999_999, texts[0], "en"))
+        await request.wait_for_chats(1, within=120)
+        for round_ in range(rounds):
+            started = time.perf_counter()
+            original(texts)
+            ceiling = time.perf_counter() - started
+
+            clear_query_cache(service.searcher)
+            batches.clear()
+            request.reset_answers()
+            mark = len(request.calls)
+            users = [1_000_000 * (round_ + 1) + n for n in range(len(questions))]
+            updates = [
+                text_update(app.bot, next(update_ids), user, q.q, q.lang)
+                for user, q in zip(users, questions, strict=True)
+            ]
+            stop = asyncio.Event()
+            ticker = asyncio.create_task(_ticker(stop))
+            await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            await asyncio.gather(*(app.process_update(update) for update in updates))
+            await request.wait_for_chats(len(users), within=900)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            lags = await ticker
+            first: dict[int, float] = {}
+            for call in request.messages(mark):
+                first.setdefault(call.chat_id, call.at - started)
+            results.append(
+                Round(
+                    ceiling,
+                    elapsed,
+                    [first[u] for u in users],
+                    lags,
+                    [size for size, _ in batches],
+                    sum(s for _, s in batches),
+                )
+            )
+            await asyncio.sleep(0.2)  # let the last SQLite writes finish
+    finally:
+        embedder.encode_queries = original  # type: ignore[method-assign]
+        await app.stop()
+        await app.shutdown()
+        await storage.close()
+    return results, errors
+
+
+def measure_concurrency(
+    service: SearchService, settings: Settings, questions: Sequence[Question], rounds: int
+) -> Section:
+    section = Section("concurrency", f"2. Concurrency ({len(questions)} users at once)")
+    results, errors = asyncio.run(_concurrency_rounds(service, settings, questions, rounds))
+    users = len(questions)
+    ratios = [(users / r.elapsed) / (users / r.ceiling) for r in results]
+    ratio = median(ratios)
+    throughput = median(users / r.elapsed for r in results)
+    ceiling = median(users / r.ceiling for r in results)
+    lag_max = max(max(r.lags, default=0.0) for r in results)
+    best = min(results, key=lambda r: abs(r.elapsed - median(x.elapsed for x in results)))
+    why = ""
+    if ratio < THROUGHPUT_GOAL:
+        why = (
+            f"in the median round the model worked {secs(best.encode_seconds)} of "
+            f"{secs(best.elapsed)} (batches {best.batches}); the rest is retrieval, "
+            "answer rendering, SQLite and PTB on the event loop, which run one after the other."
+        )
+    section.checks.append(
+        Check(
+            "Throughput",
+            f"{throughput:.1f} answers/s",
+            f"batched encode {ceiling:.1f} q/s",
+            ratio,
+            f"≥ {THROUGHPUT_GOAL}× ceiling",
+            ratio >= THROUGHPUT_GOAL,
+            why,
+        )
+    )
+    table = Table(
+        [
+            "Round",
+            "Ceiling: encode all (s)",
+            "All answered after (s)",
+            "Answers/s",
+            "Ratio",
+            "User latency p50 / p95",
+            "Encode batches",
+            "Loop lag max / p99",
+        ]
+    )
+    for n, r in enumerate(results, 1):
+        table.rows.append(
+            [
+                str(n),
+                f"{r.ceiling:.2f}",
+                f"{r.elapsed:.2f}",
+                f"{users / r.elapsed:.1f}",
+                f"{(users / r.elapsed) / (users / r.ceiling):.2f}×",
+                f"{secs(percentile(r.latencies, 50))} / {secs(percentile(r.latencies, 95))}",
+                " + ".join(map(str, r.batches)),
+                f"{ms(max(r.lags, default=0.0))} / {ms(percentile(r.lags, 99) if r.lags else 0.0)}",
+            ]
+        )
+    section.add(
+        table.markdown(),
+        f"**Event loop:** the largest lag of a 2 ms ticker during the runs was {ms(lag_max)} "
+        f"(p99 {ms(percentile([x for r in results for x in r.lags], 99))}). Encoding runs in "
+        "the encoder thread, but `Searcher.search`, `build_answer` and rendering run on the "
+        "event loop: when one batch of vectors comes back, every waiting handler resumes in "
+        "the same loop iteration and searches in turn, so the loop is busy for about "
+        "(questions in the batch × search time) at a stretch."
+        + (f" Handler errors: {errors}." if errors else " No handler errors."),
+        f"Method: `build_application(settings, services, rate_limiter=False, request="
+        f"RecordingRequest())` (benchmarks/telegram.py answers getMe / sendChatAction / "
+        f"sendMessage in-process and records them), started; per round {users} private text "
+        f"updates from {users} new users (one question each, so QuestionLimiter never refuses) "
+        f"go to `await app.process_update(update)` all at once (`asyncio.gather`); the round "
+        f"ends when every chat got its reply. The handler is the real one, so SQLite "
+        f"(user lookup, save, question log) is included. Ceiling = one "
+        f"`embedder.encode_queries(all {users})` call, measured just before each round.",
+    )
+    return section
+
+
+# --- 3. index build ---------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    label: str
+    chunks: int
+    raw: list[float]
+    build: list[float]
+
+
+def _build_pairs(
+    embedder: Embedder,
+    kb: KnowledgeBase,
+    chunks: list[Chunk],
+    root: Path,
+    repeats: int,
+    approximate_above: int,
+    given_chunks: bool,
+) -> tuple[list[float], list[float], Vectors]:
+    texts = [c.text for c in chunks]
+    raw: list[float] = []
+    build: list[float] = []
+    vectors: Vectors | None = None
+    for round_ in range(repeats):
+        steps = ("raw", "build") if round_ % 2 == 0 else ("build", "raw")
+        for step in steps:
+            if step == "raw":
+                started = time.perf_counter()
+                vectors = embedder.encode_passages(texts)
+                raw.append(time.perf_counter() - started)
+            else:
+                target = root / f"build-{len(chunks)}-{round_}"
+                started = time.perf_counter()
+                build_index(
+                    kb,
+                    embedder,
+                    target,
+                    approximate_above=approximate_above,
+                    chunks=chunks if given_chunks else None,
+                )
+                build.append(time.perf_counter() - started)
+                shutil.rmtree(target, ignore_errors=True)
+    assert vectors is not None
+    return raw, build, vectors
+
+
+def measure_build(
+    embedder: Embedder,
+    root: Path,
+    *,
+    repeats: int,
+    synthetic: int,
+    synthetic_repeats: int,
+    approximate_above: int,
+) -> tuple[Section, Vectors]:
+    """Returns the section and the vectors of the synthetic chunks (the scale run reuses them)."""
+    section = Section("build", "3. Index build (chunks/s vs raw batched encoding)")
+    kb = load_knowledge(KNOWLEDGE)
+    embedder.encode_passages(["warm-up"])
+    repo_chunks = chunk_knowledge(kb)
+    results: list[BuildResult] = []
+    raw, build, _ = _build_pairs(
+        embedder, kb, repo_chunks, root, repeats, approximate_above, given_chunks=False
+    )
+    results.append(BuildResult("repository knowledge", len(repo_chunks), raw, build))
+    extra = synthetic_chunks(synthetic)
+    raw, build, vectors = _build_pairs(
+        embedder, kb, extra, root, synthetic_repeats, approximate_above, given_chunks=True
+    )
+    results.append(BuildResult("synthetic en/sv/da", len(extra), raw, build))
+    table = Table(
+        [
+            "Corpus",
+            "Chunks",
+            "Raw `encode_passages` (s)",
+            "`build_index` (s)",
+            "Raw chunks/s",
+            "Build chunks/s",
+            "Ratio (per pair, median)",
+        ]
+    )
+    for result in results:
+        ratios = [r / b for r, b in zip(result.raw, result.build, strict=True)]
+        ratio = median(ratios)
+        raw_s, build_s = median(result.raw), median(result.build)
+        why = ""
+        if ratio < BUILD_GOAL:
+            why = (
+                f"build_index spends {secs(build_s - raw_s)} beyond encoding on "
+                f"{result.chunks} chunks: it encodes in slices of max(4 × batch, 256) texts "
+                "(each slice sorted and padded on its own) and then builds BM25 and FAISS and "
+                "writes chunks.jsonl."
+            )
+        section.checks.append(
+            Check(
+                f"Build rate, {result.label}",
+                f"{result.chunks / build_s:.1f} chunks/s",
+                f"raw encode {result.chunks / raw_s:.1f} chunks/s",
+                ratio,
+                f"≥ {BUILD_GOAL}×",
+                ratio >= BUILD_GOAL,
+                why,
+            )
+        )
+        table.rows.append(
+            [
+                result.label,
+                str(result.chunks),
+                " / ".join(f"{x:.2f}" for x in result.raw),
+                " / ".join(f"{x:.2f}" for x in result.build),
+                f"{result.chunks / raw_s:.1f}",
+                f"{result.chunks / build_s:.1f}",
+                f"{ratio:.2f}×",
+            ]
+        )
+    section.add(
+        table.markdown(),
+        "Method: raw = one `embedder.encode_passages(all chunk texts)` call; build = "
+        "`build_index(...)` into a fresh directory (chunking for the repository knowledge, "
+        "encoding, FAISS, BM25, chunks.jsonl, atomic swap). Raw and build alternate, the "
+        "order flipping every round; the ratio is raw time / build time per pair. The "
+        "synthetic chunks are 300–500 characters of recombined en/sv/da words "
+        "(benchmarks/corpus.py).",
+    )
+    return section, vectors
