@@ -19,6 +19,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.handlers import admin, errors, meetings, privacy, projects, questions, start, takeaways
+from bot.request import RetryingRequest
 from bot.services.container import Services
 from bot.settings import Settings
 
@@ -60,9 +61,13 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
     app.add_handler(CallbackQueryHandler(start.unknown_button))  # stale or forged data
 
     # Free text is a question (in groups only when the bot is addressed); must follow commands.
+    # An edited question is answered again, as a new question: the edit is what the person meant.
     app.add_handler(
         MessageHandler(
-            filters.TEXT & ~filters.COMMAND & private_or_addressed & filters.UpdateType.MESSAGE,
+            filters.TEXT
+            & ~filters.COMMAND
+            & private_or_addressed
+            & (filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE),
             questions.ask,
             block=False,
         )
@@ -123,8 +128,10 @@ def build_application(
     )
     if request is not None:  # the console answers Bot API calls in-process
         builder = builder.request(request).get_updates_request(request)
-    else:
-        builder = builder.connect_timeout(10.0).read_timeout(30.0)
+    else:  # transient network errors and 5xx are retried (bot/request.py explains the limits)
+        builder = builder.request(
+            RetryingRequest(connection_pool_size=256, connect_timeout=10.0, read_timeout=30.0)
+        )
     if rate_limiter:
         limiter: Any = AIORateLimiter(max_retries=3)  # PTB types it for the default context only
         builder = builder.rate_limiter(limiter)

@@ -14,22 +14,11 @@ from typing import Any, TextIO
 
 from bot.errors import BrobyggerError
 from bot.knowledge.models import LANGUAGES
+from bot.logging_setup import setup_logging
 from bot.retrieval.search import SearchResult
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("bot")
-
-
-def setup_logging(level: str) -> None:
-    """Our loggers at the configured level; chatty libraries only when something is wrong."""
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.WARNING,
-        stream=sys.stderr,
-    )
-    logging.getLogger("bot").setLevel(level)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _service(settings: Settings, *, build_if_missing: bool, err: TextIO) -> Any:
@@ -200,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings()
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, (settings.telegram_bot_token, settings.webhook_secret))
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault(
             "PTB_TIMEDELTA", "true"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.errors import BrobyggerError
 
-class StorageError(Exception):
+
+class StorageError(BrobyggerError):
     """Raised for any database failure, so handlers need to catch only one type.
 
     The message always names the database file: on a server with several bots
