@@ -125,12 +125,26 @@ def _version(module: str) -> str:
     return str(getattr(imported, "__version__", "?"))
 
 
+def code_version() -> str:
+    """The commit benchmarked, and whether product files had uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "bot").splitlines()]
+    return commit + (f" + uncommitted changes in {', '.join(dirty)}" if dirty else "")
+
+
 def machine_info() -> dict[str, str]:
     import torch
 
     load = os.getloadavg()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "code": code_version(),
         "nproc": str(os.cpu_count()),
         "cpu": _cpu_model(),
         "ram": _ram(),

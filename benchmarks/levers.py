@@ -31,6 +31,11 @@ LEVERS: list[tuple[str, SearchConfig]] = [
     ("− lexical leg (dense only)", SearchConfig(lexical_weight=0.0, dense_weight=1.0)),
     ("− answer-type check", SearchConfig(answer_types=False)),
     ("− unknown-word rule", SearchConfig(max_unknown_share=1.01)),
+    ("+ names counted twice in BM25 (tried, off)", SearchConfig(name_boost=2)),
+    (
+        "+ unknown words count against coverage ×0.25 (tried, off)",
+        SearchConfig(unknown_weight=0.25),
+    ),
 ]
 
 

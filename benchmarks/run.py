@@ -42,11 +42,12 @@ class Plan:
     scale_size: int
     scale_unique: int
     recall_sizes: tuple[int, ...]
+    scale_questions: int | None
     cold_repeats: int
 
 
-FULL = Plan(None, 3, 100, 3, 3, 5_000, 2, 100_000, 5_000, (10_000, 50_000, 100_000), 3)
-QUICK = Plan(30, 2, 100, 1, 2, 500, 1, 20_000, 500, (5_000, 10_000, 20_000), 2)
+FULL = Plan(None, 3, 100, 3, 3, 5_000, 1, 100_000, 5_000, (10_000, 50_000, 100_000), None, 3)
+QUICK = Plan(30, 2, 100, 1, 2, 500, 1, 20_000, 500, (5_000, 10_000, 20_000), 30, 2)
 
 
 def speed_markdown(
@@ -68,6 +69,7 @@ def speed_markdown(
     info = Table(["", ""])
     for key in (
         "date",
+        "code",
         "nproc",
         "cpu",
         "ram",
@@ -240,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         unique=plan.scale_unique,
                         recall_sizes=plan.recall_sizes,
                         base_vectors=synthetic_vectors,
+                        questions=plan.scale_questions,
                     ),
                     started,
                 )

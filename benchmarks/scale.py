@@ -109,6 +109,22 @@ def _dense_rows(
     return rows
 
 
+def _threshold_note(
+    rows: Sequence[DenseRow], threshold: int, search: Sequence[float], dense: Sequence[float]
+) -> str:
+    if not rows:
+        return ""
+    near = min(rows, key=lambda row: abs(row.size - threshold))
+    return (
+        f"The product switches from exact to HNSW above APPROXIMATE_INDEX_ABOVE = "
+        f"{threshold:,} chunks. At {near.size:,} chunks exact search costs "
+        f"{ms(median(near.flat_s))} per query (p50) against {ms(median(near.hnsw_s))} for "
+        f"HNSW at recall@{RECALL_K} {near.recall:.3f}. In the served {rows[-1].size:,}-chunk "
+        f"index the dense leg is {ms(percentile(dense, 50))} of the "
+        f"{ms(percentile(search, 50))} a search takes (p50)."
+    )
+
+
 def _disk_usage(build: Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for path in build.rglob("*"):
@@ -118,8 +134,9 @@ def _disk_usage(build: Path) -> dict[str, int]:
     return sizes
 
 
-def _probe(index_dir: Path, questions: int | None) -> dict[str, Any]:
+def _probe(index_dir: Path, questions: int | None, rounds: int) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.probe", "--index-dir", str(index_dir)]
+    command += ["--rounds", str(rounds)]
     if questions is not None:
         command += ["--questions", str(questions)]
     env = {
@@ -149,6 +166,7 @@ def measure_scale(
     recall_sizes: Sequence[int],
     base_vectors: Vectors | None = None,
     questions: int | None = None,
+    probe_rounds: int = 1,
 ) -> Section:
     threshold = settings.approximate_index_above
     section = Section("scale", f"4. Scale ({size:,} synthetic chunks)")
@@ -194,7 +212,7 @@ def measure_scale(
     assert build is not None
     disk = _disk_usage(build)
 
-    probe = _probe(index_dir, questions)
+    probe = _probe(index_dir, questions, probe_rounds)
     search = probe["search_s"]
 
     question_texts = [q.q for q in load_bench_questions(questions)]
@@ -253,9 +271,12 @@ def measure_scale(
         ["Generating the texts", secs(generate_s)],
         [
             "Unique texts encoded with the model",
-            f"{unique:,}"
-            + ("" if np.isnan(encode_s) else f" in {secs(encode_s)}")
-            + " (reused from section 3)" * bool(np.isnan(encode_s)),
+            f"{unique:,} "
+            + (
+                "(the vectors of section 3's synthetic set)"
+                if np.isnan(encode_s)
+                else secs(encode_s)
+            ),
         ],
         ["`build_index` with vectors given (no encoding)", secs(build_s)],
         ["… FAISS + BM25 indexing and saving", secs(dense_bm25_s)],
@@ -330,6 +351,7 @@ def measure_scale(
         "question vectors, one query at a time; exact = `vectors @ q` as Searcher does below "
         "the threshold, HNSW = the product's `_dense_index` searched for 200 candidates):",
         dense_table.markdown(),
+        _threshold_note(dense_rows, threshold, search, probe["dense_s"]),
         f"Method: `synthetic_chunks({size})` builds Chunk objects directly (en/sv/da sentences "
         f"recombined from the words of knowledge/ documents and summaries with a seeded RNG, "
         f"300–500 characters, {COMPOUND_SHARE:.0%} of tokens new compounds so the vocabulary "
@@ -343,6 +365,7 @@ def measure_scale(
         f"fresh process (`python -m benchmarks.probe`) that loads the index like the bot "
         f"(load_index + Searcher + knowledge + Embedder, then encodes); retrieval = "
         f"`Searcher.search(q, vector)` with the vector precomputed and the query-analysis "
-        f"cache cleared, median of 2 rounds per question, p95 over the questions.",
+        f"cache cleared, {probe_rounds} round(s) (median per question), p95 over the "
+        f"{len(search)} questions.",
     )
     return section

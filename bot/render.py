@@ -109,11 +109,25 @@ class Renderer:
 
 
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
-_PIECE_RE = re.compile(r"(<[^>]+>|&#?\w+;)")
+_PIECE_RE = re.compile(r"(<[^>]+>)")
 
 
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, units: int) -> int:
+    """How many characters of `text` fit in `units` UTF-16 code units (emoji count two)."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > units:
+            return index
+    return len(text)
+
+
+def _has_text(html: str) -> bool:
+    return bool(_TAG_RE.sub("", html).strip())
 
 
 def split_html(html: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
@@ -154,16 +168,23 @@ def split_html(html: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
             append(block)
             continue
         for piece in (p for p in _PIECE_RE.split(block) if p):
-            if piece.startswith(("<", "&")):
+            if piece.startswith("<"):
                 if not fits(piece):
                     flush()
                 append(piece)
                 continue
             while not fits(piece):
-                room = max(budget - _utf16_len(current), 1)
-                cut = max(piece.rfind("\n", 0, room), piece.rfind(" ", 0, room))
+                room = budget - _utf16_len(current)
+                fitting = _fitting_prefix(piece, room)
+                cut = max(piece.rfind("\n", 0, fitting), piece.rfind(" ", 0, fitting))
                 if cut <= 0:
-                    cut = room if current.strip() == "" else 0
+                    if _has_text(current):
+                        flush()  # start the run on a fresh message, then cut it if still needed
+                        continue
+                    cut = max(fitting, 1)  # one unbreakable run longer than a message
+                    entity = piece.rfind("&", 0, cut)
+                    if entity > 0 and ";" not in piece[entity:cut]:
+                        cut = entity  # never inside &amp; and friends
                 append(piece[:cut])
                 piece = piece[cut:].lstrip(" ")
                 flush()

@@ -140,10 +140,25 @@ async def test_async_ask_matches_the_batch_search(search_service: SearchService)
         ("Hvem er partnerne i NEO?", "da"),
         ("Hvornår mødes arbejdsgrupperne?", "da"),
         ("Hvilke lande deltager i BAGS4YOUTH?", "da"),
+        # a Swedish or Danish place name does not make a question Swedish or Danish
+        ("What is the weather in Gävle?", "en"),
+        ("When was the conference in Östersund?", "en"),
+        ("Who is the contact person for NEO in København?", "en"),
+        ("Hvornår er mødet i Malmö?", "da"),
+        ("Vilka deltog från Køge?", "sv"),
     ],
 )
 def test_detect_language_of_typical_questions(question: str, lang: str) -> None:
     assert detect_language(question) == lang
+
+
+def test_detect_language_of_an_english_text_about_swedish_places() -> None:
+    """Uploads are labelled with this guess when the admin gives no language."""
+    text = (
+        "The autumn conferences were held in Kristianstad, Gävle and Östersund. "
+        "Participants from Malmö and Göteborg discussed early interventions for young people."
+    )
+    assert detect_language(text) == "en"
 
 
 def test_detect_language_falls_back_to_the_default() -> None:

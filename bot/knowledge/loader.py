@@ -70,6 +70,16 @@ class _LineLoader(yaml.SafeLoader):
         return mapping
 
 
+def _timestamp_or_text(loader: _LineLoader, node: yaml.ScalarNode) -> Any:
+    """An impossible unquoted date (2023-13-01) stays text, so validation can name its line
+    instead of PyYAML raising a bare ValueError."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _LineLoader.construct_mapping,
@@ -372,6 +382,10 @@ def _meeting(f: _Fields) -> Meeting:
     status = f.req("status")
     if status not in {"planned", "held"}:
         raise _EntryError(f.line_of("status"), f"status must be planned or held, got {status!r}")
+    raw_time = f.node.get("time")
+    if isinstance(raw_time, int) and not isinstance(raw_time, bool) and 0 <= raw_time < 24 * 60:
+        # YAML 1.1 reads an unquoted 14:00 as the sexagesimal number 840
+        f.node["time"] = f"{raw_time // 60:02d}:{raw_time % 60:02d}"
     time = f.string("time", required=False)
     if time is not None and not _TIME_RE.match(time):
         raise _EntryError(f.line_of("time"), f"time must be HH:MM, got {time!r}")

@@ -64,7 +64,7 @@ class AnalysedQuery:
 class Vocabulary:
     """The corpus's words, bucketed by first letter for quick typo look-ups."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str], names_from: Iterable[str] = ()) -> None:
         self.words: set[str] = set()
         self.document_frequency: Counter[str] = Counter()
         occurrences: Counter[str] = Counter()
@@ -75,6 +75,7 @@ class Vocabulary:
             found = set(words(text))
             self.words.update(found)
             self.document_frequency.update({s for w in found for s in stems(w)})
+        for text in names_from:
             for raw in _RAW_WORD_RE.findall(text):
                 lowered = raw.casefold()
                 occurrences[lowered] += 1

@@ -13,7 +13,7 @@ from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Vectors
 from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary
 from bot.retrieval.store import LoadedIndex
-from bot.retrieval.text import stems, terms, words
+from bot.retrieval.text import sentences, stems, terms, words
 
 _LANG_MARKERS: dict[str, frozenset[str]] = {
     "en": frozenset(
@@ -119,6 +119,13 @@ def detect_language(text: str, default: str = "en") -> str:
     return best
 
 
+#: Words that ask about a name itself ("what does BAGS4YOUTH stand for?"), not something else.
+_ABOUT_THE_NAME = frozenset(
+    "stand stands står mean means meaning betyder betyr acronym akronym abbreviation "
+    "förkortning forkortelse called heter hedder name namn navn".split()
+)
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """The retrieval levers, each measured on the evaluation set (docs/benchmarks.md): the
@@ -136,6 +143,8 @@ class SearchConfig:
     # third result from another document: "fused" (best remaining), "dense" (the semantic
     # leg's best), or "" (plain order)
     diversify: str = "dense"
+    name_boost: int = 1  # names (NEO, BAGS4YOUTH, Gävle) count this many times in BM25
+    unknown_weight: float = 0.0  # how much words the corpus never uses count against coverage
     # refusal ("no good answer") rule
     max_unknown_share: float = 0.6
     min_coverage: float = 0.4  # idf-weighted, over the top three passages together
@@ -165,9 +174,17 @@ class SearchResult:
     unknown: tuple[str, ...] = ()
 
 
-def coverage(wanted: tuple[str, ...], text: str, vocabulary: Vocabulary | None = None) -> float:
+def coverage(
+    wanted: tuple[str, ...],
+    text: str,
+    vocabulary: Vocabulary | None = None,
+    *,
+    unknown: tuple[str, ...] = (),
+    unknown_weight: float = 0.0,
+) -> float:
     """Share of the question's (repaired) content words whose stems occur in the passage,
-    weighted by how telling each word is when a vocabulary is given."""
+    weighted by how telling each word is when a vocabulary is given; words the corpus never
+    uses can count against it with `unknown_weight` (times the weight of the rarest word)."""
     if not wanted:
         return 0.0
     have = set(terms(text))
@@ -177,7 +194,8 @@ def coverage(wanted: tuple[str, ...], text: str, vocabulary: Vocabulary | None =
         for word, weight in zip(wanted, weights, strict=True)
         if any(s in have for s in stems(word))
     )
-    return found / sum(weights) if sum(weights) else 0.0
+    total = sum(weights) + unknown_weight * max(weights) * len(unknown)
+    return found / total if total else 0.0
 
 
 class Searcher:
@@ -189,7 +207,11 @@ class Searcher:
         self.index = index
         self.config = config or SearchConfig()
         self.candidates = candidates
-        self.vocabulary = Vocabulary(c.title + " " + c.text for c in index.chunks)
+        self.vocabulary = Vocabulary(
+            (c.title + " " + c.text for c in index.chunks),
+            # names are learnt from prose, not from catalog cards' "Date:"/"Budget:" labels
+            names_from=(c.text for c in index.chunks if c.kind in {"document", "summary"}),
+        )
         self._analysers: dict[tuple[bool, bool, bool], QueryAnalyser] = {}
         self._kind_masks: dict[frozenset[str], np.ndarray] = {}
 
@@ -237,7 +259,8 @@ class Searcher:
         config = config or self.config
         lang = lang or detect_language(query)
         analysed = self.analyser(config).analyse(query)
-        lexical = self.lexical_scores(analysed.words)
+        names = self.vocabulary.names_in(analysed.words)
+        lexical = self.lexical_scores(analysed.words + tuple(names) * (config.name_boost - 1))
         dense = self.dense_scores(vector)
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         normalised = lexical / top_lexical if top_lexical > 0 else lexical
@@ -312,6 +335,15 @@ class Searcher:
         rest = [int(i) for i in order if int(i) not in first and int(i) != third]
         return np.array([*first, third, *rest])
 
+    @staticmethod
+    def _about(chunk: Chunk, names: tuple[str, ...]) -> list[str]:
+        """The parts of a passage that are about `names`: all of it when its title names them
+        (a project card, a document's passage), else only the sentences that mention them."""
+        text = chunk.title + " " + chunk.text
+        if not names or coverage(names, chunk.title) == 1.0:
+            return [text]
+        return [s for s in sentences(chunk.text) if coverage(names, s) == 1.0]
+
     def _document_evidence(self, fused: np.ndarray) -> np.ndarray:
         """Per chunk: the summed score of its document's three best chunks, scaled to 0..1, so
         several weak matches in one document can outrank one lucky passage elsewhere."""
@@ -341,16 +373,26 @@ class Searcher:
             and hits[0].dense < config.strong_dense
         ):
             return False  # mostly about things the corpus never mentions, naming none it does
+        other = [w for w in analysed.unknown if w not in _ABOUT_THE_NAME]
+        if other and len(names) == len(analysed.words) and hits[0].dense < config.strong_dense:
+            return False  # only a name is understood: "the weather in Gävle"
         top = hits[:3]
         texts = [h.chunk.title + " " + h.chunk.text for h in top]
         kinds = asked_types(query) if config.answer_types else set()
         if kinds:
-            # the fact must come from a passage about what was named ("budget of BAGS4YOUTH"
-            # is not answered by atWork4NEETs' budget)
-            on_topic = [t for t in texts if not names or coverage(tuple(names), t) == 1.0]
+            # The fact must be about what was named: "budget of BAGS4YOUTH" is not answered by
+            # atWork4NEETs' budget, nor "pizza prices in København" by a partner list that
+            # mentions København next to a project budget.
+            on_topic = [t for h in top for t in self._about(h.chunk, tuple(names))]
             if not answers_kinds(kinds, on_topic):
                 return False
             if names:
                 return True  # the asked kind of fact, in a passage about the named thing
-        together = coverage(analysed.words, " ".join(texts), self.vocabulary)
+        together = coverage(
+            analysed.words,
+            " ".join(texts),
+            self.vocabulary,
+            unknown=analysed.unknown,
+            unknown_weight=config.unknown_weight,
+        )
         return together >= config.min_coverage or hits[0].dense >= config.strong_dense

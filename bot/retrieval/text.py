@@ -21,6 +21,8 @@ _STEMMERS = {
 
 STOPWORDS: frozenset[str] = frozenset(
     [
+        "handlar",  # sv/da "handlar om" / "handler om": "is about"
+        "handler",
         "a",
         "an",
         "and",
