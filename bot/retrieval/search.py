@@ -101,15 +101,16 @@ _LANG_MARKERS: dict[str, frozenset[str]] = {
 
 
 def detect_language(text: str, default: str = "en") -> str:
-    """A cheap guess good enough to pick reply language and summaries: letters first (æ/ø are
-    Danish, ä/ö Swedish), then function words."""
-    lowered = text.casefold()
-    if re.search(r"[æø]", lowered):
-        return "da"
-    if re.search(r"[äö]", lowered):
-        return "sv"
+    """A cheap guess good enough to pick reply language and summaries: function words, and
+    Danish/Swedish letters as one vote per word (a Swedish place name in an English question
+    does not make it Swedish)."""
     tokens = words(text)
     scores = {lang: sum(t in markers for t in tokens) for lang, markers in _LANG_MARKERS.items()}
+    for token in tokens:
+        if re.search(r"[æø]", token):
+            scores["da"] += 1
+        elif re.search(r"[äö]", token):
+            scores["sv"] += 1
     best = max(scores, key=lambda lang: scores[lang])
     if scores[best] == 0:
         return default
