@@ -78,10 +78,10 @@ def setup_logging(
     root handler scrubbed of `secrets` and of anything shaped like a bot token. Idempotent."""
     root = logging.getLogger()
     if not any(h.get_name() == _HANDLER_NAME for h in root.handlers):
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler.set_name(_HANDLER_NAME)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
+        ours = logging.StreamHandler(stream or sys.stderr)
+        ours.set_name(_HANDLER_NAME)
+        ours.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(ours)
     root.setLevel(logging.WARNING)
     logging.getLogger("bot").setLevel(level)
     for noisy in NOISY_LOGGERS:

@@ -453,6 +453,7 @@ _IMPLIED: tuple[tuple[Concern, str], ...] = (
         r"|langere)",
     ),
     (_S, r"(?:kan|orker) ikke mere<END>|orker ikke (?:at leve|livet)"),
+    (_S, r"(?:want|wanna) to (?:just )?disappear|(?:ikke|inte) (?:vard|vart) at{1,2} lev[ea]"),
     (_S, r"ingen (?:mening|grund) (?:med|til) at leve|gore en ende pa det hele"),
     (_S, r"hvordan (?:tager|kan) man (?:sit eget liv|livet af sig)"),
     (_V, r"(?:vald|brak) hemma|(?:vold|ballade) (?:der)?hjemme|violence at my home"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,11 +138,6 @@ def test_cli_installs_redaction_with_the_configured_token_and_shows_storage_erro
     ]
     assert redactors
     assert all({OTHER_TOKEN, "hook-secret_1"} <= set(f.secrets) for f in redactors)
-
-
-def test_cli_no_longer_defines_its_own_logging_setup() -> None:
-    assert cli.setup_logging is setup_logging
-    assert "bot.logging_setup" in sys.modules
 
 
 # --- through the running bot ------------------------------------------------------------------

@@ -72,7 +72,6 @@ def test_any_text_goes_through_the_question_path(
     search_service: SearchService, query_vector: np.ndarray, text: str
 ) -> None:
     cleaned = normalise(text)
-    assert normalise(cleaned) == cleaned
     assert cleaned == cleaned.strip()
     assert not re.search(r"\s{2}", cleaned)
     assert all(w and w == w.casefold() for w in words(text))
@@ -164,6 +163,10 @@ _YAMLISH_LINE = st.builds(
     st.sampled_from([": ", ":", " - ", "", ": |", ": >", ": &a ", ": *a", ": !!str ", ": !!int "]),
     st.text(alphabet="abc019-:'\"[]{}#&*!|>% \t\\", max_size=30),
 )
+#: Dates and times as people mistype them: unquoted, YAML itself tries to read them.
+_MISTYPED = st.from_regex(
+    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?)?", fullmatch=True
+) | st.from_regex(r"-?[0-9]{1,3}:[0-9]{1,2}(:[0-9]{2})?", fullmatch=True)
 
 
 @st.composite
@@ -171,18 +174,21 @@ def knowledge_file(draw: st.DrawFn) -> tuple[str, bytes]:
     """A file for documents/, summaries/ or catalogs/: random bytes, well-formed YAML with
     random content, or YAML-ish lines, with or without front matter."""
     folder = draw(st.sampled_from(["documents", "summaries", "catalogs"]))
-    kind = draw(st.sampled_from(["bytes", "yaml", "lines"]))
+    kind = draw(st.sampled_from(["bytes", "yaml", "mistyped", "lines"]))
     if kind == "bytes":
         return folder, draw(st.binary(max_size=400))
-    if kind == "yaml":
+    if kind in ("yaml", "mistyped"):
         data: Any = draw(_MAPPINGS)
         if folder == "catalogs":
             key = draw(st.sampled_from(["projects", "meetings", "takeaways", "success_factors"]))
-            data = {key: draw(st.lists(_MAPPINGS, max_size=3))}
+            data = {key: draw(st.lists(_MAPPINGS, min_size=kind == "mistyped", max_size=3))}
         text = yaml.safe_dump(data, allow_unicode=draw(st.booleans()), sort_keys=False)
+        if kind == "mistyped":  # one more field, written by hand
+            indent = "  " if folder == "catalogs" else ""
+            text += f"{indent}{draw(st.sampled_from(_KEYS))}x: {draw(_MISTYPED)}\n"
     else:
         text = "\n".join(draw(st.lists(_YAMLISH_LINE, max_size=10)))
-    if folder != "catalogs" and draw(st.booleans()):
+    if folder != "catalogs" and (kind == "mistyped" or draw(st.booleans())):
         body = draw(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=80))
         text = f"---\n{text}\n---\n{body}"
     return folder, text.encode(draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"])))
@@ -207,13 +213,6 @@ def test_the_loader_reports_instead_of_raising(files: list[tuple[str, bytes]]) -
     assert len(kb.documents) <= len(files)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PyYAML raises RecursionError (not a YAMLError) on deeply nested flow collections, and "
-    "the loader only catches YAMLError, so one bad file stops the whole load (and /reindex). "
-    "Fix: in loader._parse_yaml, turn RecursionError into a yaml.MarkedYAMLError at "
-    "loader.get_mark().",
-)
 def test_absurdly_deep_yaml_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "catalogs").mkdir()
     (tmp_path / "catalogs" / "projects.yaml").write_text(
@@ -237,11 +236,16 @@ _WORD = st.text(
 )
 _PROSE = st.lists(
     st.tuples(_WORD, st.sampled_from([" ", " ", " ", "\n", "\n\n", "  ", "\t"])),
-    max_size=400,
+    max_size=40,
 ).map(lambda pairs: "".join(w + s for w, s in pairs).strip() or "x")
+# Long texts repeat a random piece, so they are long without costing Hypothesis much entropy.
+#: Prose longer than a message, which has to be cut at line breaks or spaces.
+_LONG_PROSE = st.tuples(_PROSE, st.integers(1, 80)).map(lambda t: " ".join([t[0]] * t[1]))
 #: A run without any break, longer than a message (a pasted link or base64 blob in a document).
-_RUN = st.text(alphabet="ab😀&<", min_size=3000, max_size=9000)
-_LONG_TEXT = st.one_of(_PROSE, _RUN, st.tuples(_PROSE, _RUN).map(" ".join))
+_RUN = st.tuples(st.text(alphabet="ab😀&<", min_size=1, max_size=4), st.integers(800, 3000)).map(
+    lambda t: t[0] * t[1]
+)
+_LONG_TEXT = st.one_of(_PROSE, _LONG_PROSE, _RUN, st.tuples(_PROSE, _RUN).map(" ".join))
 
 
 @st.composite
@@ -251,7 +255,7 @@ def passages(draw: st.DrawFn) -> Passage:
         st.lists(
             st.builds(Segment, _LONG_TEXT, st.booleans(), st.sampled_from([" ", "\n"])),
             min_size=1,
-            max_size=4,
+            max_size=3,
         )
     )
     title = draw(_PROSE.map(lambda t: t[:120]))

@@ -73,9 +73,10 @@ async def webhook_bot(
 ) -> AsyncIterator[tuple[TelegramStub, str]]:
     """The application serving a webhook on 127.0.0.1, registered with the stub like
     `brobygger run` registers it with Telegram. Yields the stub and the webhook URL."""
-    async with bot_services(tmp_path, embedder, session_index) as (settings, services):
-        stub = TelegramStub()
-        await stub.start()
+    async with (
+        bot_services(tmp_path, embedder, session_index) as (settings, services),
+        TelegramStub() as stub,
+    ):
         port = free_port()
         url = f"http://127.0.0.1:{port}/telegram"
         app = build_application(pointed_at(settings, stub), services)
@@ -99,7 +100,6 @@ async def webhook_bot(
             if app.post_shutdown:
                 await app.post_shutdown(app)
             await app.shutdown()
-            await stub.close()
 
 
 def _update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
@@ -132,6 +132,12 @@ async def _post(url: str, body: dict[str, Any], secret: str | None) -> int:
         return response.status
 
 
+def _answers(stub: TelegramStub, chat_id: int) -> list[str]:
+    return [
+        s.text or "" for s in stub.sent if s.chat_id == chat_id and ANSWER_FACT in (s.text or "")
+    ]
+
+
 async def test_webhook_is_registered_with_the_secret(
     webhook_bot: tuple[TelegramStub, str],
 ) -> None:
@@ -150,12 +156,6 @@ async def test_updates_pushed_by_telegram_are_answered(
     await asyncio.sleep(0.5)
     assert (update_id, 200) in stub.webhook_deliveries
     assert len(_answers(stub, 8101)) == 1
-
-
-def _answers(stub: TelegramStub, chat_id: int) -> list[str]:
-    return [
-        s.text or "" for s in stub.sent if s.chat_id == chat_id and ANSWER_FACT in (s.text or "")
-    ]
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret", SECRET + "x", SECRET.upper()])

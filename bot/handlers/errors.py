@@ -13,11 +13,12 @@ log = logging.getLogger(__name__)
 
 
 async def on_error(update: object, context: Context) -> None:
+    if isinstance(context.error, Forbidden):
+        log.warning("a user has blocked the bot: %s", context.error)
+        return  # nobody to tell
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    if isinstance(context.error, Forbidden):
-        return  # the user blocked the bot: nobody to tell
     try:
         me = await who(update, context)
         if update.callback_query is not None:

@@ -55,12 +55,12 @@ async def ask(update: Update, context: Context) -> None:
     if not content_words(question):
         await send(context, me.chat_id, "question_empty", me.lang)
         return
-    if len(question) > MAX_QUESTION_CHARS:
-        await send(context, me.chat_id, "question_too_long", me.lang, limit=MAX_QUESTION_CHARS)
-        return
-    safety = assess(question)
+    safety = assess(question)  # before any refusal: a long message can be a cry for help
     if safety.level is Level.CRISIS:
         await send(context, me.chat_id, "crisis", me.lang, helplines=helplines_for(me.lang))
+        return
+    if len(question) > MAX_QUESTION_CHARS:
+        await send(context, me.chat_id, "question_too_long", me.lang, limit=MAX_QUESTION_CHARS)
         return
     assert services.limiter is not None
     if not services.limiter.allow(me.user_id):
@@ -68,8 +68,7 @@ async def ask(update: Update, context: Context) -> None:
         return
     with contextlib.suppress(TelegramError):  # only a courtesy; the answer matters
         await context.bot.send_chat_action(me.chat_id, ChatAction.TYPING)
-    result = await services.search.ask(question)
-    index = services.search.searcher.index
+    result, index = await services.search.ask_pinned(question)
     answer = build_answer(result, me.user_id, me.lang, services.kb, index.chunk_map)
     today = services.clock().astimezone(services.settings.tz).date()
     if not me.known:  # remember the language we answer in, so stats and reminders agree

@@ -91,6 +91,10 @@ def _parse_yaml(text: str, line_offset: int = 0) -> Any:
     loader.line_offset = line_offset
     try:
         return loader.get_single_data()
+    except RecursionError:  # PyYAML recurses per nesting level: "[[[[..." runs out of stack
+        raise yaml.MarkedYAMLError(
+            problem="nested too deeply", problem_mark=loader.get_mark()
+        ) from None
     finally:
         loader.dispose()
 

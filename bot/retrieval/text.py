@@ -271,7 +271,8 @@ _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+(?=[\"'“”«(–—-]?[A-ZÅÄÖ�
 
 def normalise(text: str) -> str:
     """NFKC, drop invisible control characters, collapse whitespace: what people type varies."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    # invisible characters go first, so a combining mark after one still joins its letter
+    text = unicodedata.normalize("NFKC", text.translate(_ZERO_WIDTH))
     return re.sub(r"\s+", " ", text).strip()
 
 

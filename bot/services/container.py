@@ -39,6 +39,9 @@ class QuestionLimiter:
         if len(events) >= self.per_minute:
             return False
         events.append(now)
+        if len(self._events) > 10_000:  # forget people who have been quiet for a minute
+            for quiet in [u for u, e in self._events.items() if e and now - e[-1] >= 60]:
+                del self._events[quiet]
         return True
 
     def forget_user(self, user_id: int) -> None:

@@ -14,7 +14,14 @@ from bot.knowledge.loader import knowledge_checksum, load_knowledge
 from bot.knowledge.models import KnowledgeBase, Problem
 from bot.retrieval.embedder import BatchingEncoder, Embedder
 from bot.retrieval.search import Searcher, SearchResult
-from bot.retrieval.store import IndexMeta, Progress, build_index, current_build, load_index
+from bot.retrieval.store import (
+    IndexMeta,
+    LoadedIndex,
+    Progress,
+    build_index,
+    current_build,
+    load_index,
+)
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,9 +116,17 @@ class SearchService:
 
     async def ask(self, question: str, *, top_k: int = 5, lang: str | None = None) -> SearchResult:
         """Async search for the bot: encoding is micro-batched off the event loop."""
+        result, _ = await self.ask_pinned(question, top_k=top_k, lang=lang)
+        return result
+
+    async def ask_pinned(
+        self, question: str, *, top_k: int = 5, lang: str | None = None
+    ) -> tuple[SearchResult, LoadedIndex]:
+        """The result with the build it came from: a rebuild may swap the served index while
+        the question is encoded, and the answer must be built from the hits' own build."""
         searcher = self.searcher  # pin the index for this whole query
         vector = await self.encoder.encode(question)
-        return searcher.search(question, vector, top_k=top_k, lang=lang)
+        return searcher.search(question, vector, top_k=top_k, lang=lang), searcher.index
 
     async def close(self) -> None:
         await self.encoder.close()

@@ -342,7 +342,7 @@ async def test_failed_send_is_retried_at_the_next_sweep(bot_factory: BotFactory)
     async with bot_factory() as bot:
         bot.set_now(BEFORE)
         await subscribe(bot, 443)
-        bot.stub.fail_next("sendMessage", 500, chat_id=443)
+        bot.stub.fail_next("sendMessage", 500, chat_id=443, times=4)  # 1 try + 3 retries
         bot.set_now(DUE)
         await bot.run_job("reminders")
         assert reminders_in(bot.stub, 443) == []

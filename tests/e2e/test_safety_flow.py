@@ -126,12 +126,6 @@ async def test_a_question_edited_into_a_crisis_gets_the_helplines(bot: Harness) 
     assert_crisis_reply(replies, "sv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="questions.ask refuses messages over MAX_QUESTION_CHARS before the safety screen: a "
-    "long message written in crisis gets 'please ask one question at a time'. Fix: call assess() "
-    "before the length check (assess is linear in the text length).",
-)
 async def test_a_long_message_in_crisis_still_gets_the_helplines(bot: Harness) -> None:
     story = "Everything went wrong at school this year and at home it is even worse. " * 20
     replies = await bot.say(906, story + "I want to kill myself.", language_code="en")
