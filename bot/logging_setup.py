@@ -77,18 +77,19 @@ def setup_logging(
     """Our loggers at the configured level; chatty libraries only when something is wrong; every
     root handler scrubbed of `secrets` and of anything shaped like a bot token. Idempotent."""
     root = logging.getLogger()
-    if not any(h.get_name() == _HANDLER_NAME for h in root.handlers):
-        ours = logging.StreamHandler(stream or sys.stderr)
-        ours.set_name(_HANDLER_NAME)
-        ours.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(ours)
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)  # a later call may log elsewhere; the old stream may be closed
+    ours = logging.StreamHandler(stream or sys.stderr)
+    ours.set_name(_HANDLER_NAME)
+    ours.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(ours)
     root.setLevel(logging.WARNING)
     logging.getLogger("bot").setLevel(level)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     redactor = RedactingFilter(secrets)
     for handler in root.handlers:  # a filter from an earlier call may know fewer secrets
-        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
-            handler.removeFilter(old)
+        for stale in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(stale)
     install_redaction(redactor, root)
     return redactor
