@@ -702,3 +702,23 @@ async def test_second_storage_gives_up_after_busy_timeout(db_path: Path) -> None
     finally:
         await first.close()
         await second.close()
+
+
+async def test_record_asked_is_activity_and_anonymous_counts_in_one_go(tmp_path: Path) -> None:
+    """One question: the asker becomes active (new askers keep their language) and the counters
+    and gap text change, without the text being linked to the asker."""
+    storage = await Storage.open(tmp_path / "one.sqlite3")
+    try:
+        day = date(2026, 11, 22)
+        await storage.record_asked(
+            user_id=7, language="da", answered=False, day=day, text="Hvad koster  en pizza?"
+        )
+        await storage.record_asked(user_id=7, language="sv", answered=True, day=day)
+        user = await storage.get_user(7)
+        assert user is not None
+        assert (user.language, user.last_active) == ("da", day)
+        stats = await storage.stats(since=day)
+        assert (stats.questions, stats.answered, stats.active_users) == (2, 1, 1)
+        assert [gap.text for gap in await storage.gaps(since=day)] == ["hvad koster en pizza?"]
+    finally:
+        await storage.close()

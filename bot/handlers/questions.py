@@ -71,10 +71,9 @@ async def ask(update: Update, context: Context) -> None:
     result, index = await services.search.ask_pinned(question)
     answer = build_answer(result, me.user_id, me.lang, services.kb, index.chunk_map)
     today = services.clock().astimezone(services.settings.tz).date()
-    if not me.known:  # remember the language we answer in, so stats and reminders agree
-        await services.storage.save_user(me.user_id, language=me.lang)
-    await services.storage.touch_user(me.user_id, today)
-    await services.storage.record_question(
+    # a new asker's language is remembered, so stats and reminders agree with the replies
+    await services.storage.record_asked(
+        user_id=me.user_id,
         language=me.lang,
         answered=result.answered,
         day=today,

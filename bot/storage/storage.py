@@ -299,23 +299,48 @@ class Storage:
         lacks; :meth:`purge_unanswered` bounds how long they stay.
         """
         _check_language(language)
-        normalised = normalise_question(text) if text is not None and not answered else ""
+        async with self._transaction() as conn:
+            await self._count_question(conn, language, answered, day, text)
+
+    async def record_asked(
+        self, *, user_id: int, language: str, answered: bool, day: date, text: str | None = None
+    ) -> None:
+        """Everything one question changes, in one transaction: the asker's activity day (and
+        their language when they are new) and the anonymous counters of `record_question`.
+        One commit instead of three keeps many concurrent askers from queueing on the disk."""
+        _check_language(language)
         async with self._transaction() as conn:
             await conn.execute(
                 """
-                INSERT INTO questions (day, language, answered, count) VALUES (?, ?, ?, 1)
-                ON CONFLICT (day, language, answered) DO UPDATE SET count = count + 1
+                INSERT INTO users (user_id, language, last_active) VALUES (?, ?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET last_active =
+                    CASE WHEN last_active IS NULL OR excluded.last_active > last_active
+                         THEN excluded.last_active ELSE last_active END
                 """,
-                (day.isoformat(), language, int(answered)),
+                (user_id, language, day.isoformat()),
             )
-            if normalised:
-                await conn.execute(
-                    """
-                    INSERT INTO unanswered (day, text, count) VALUES (?, ?, 1)
-                    ON CONFLICT (day, text) DO UPDATE SET count = count + 1
-                    """,
-                    (day.isoformat(), normalised),
-                )
+            await self._count_question(conn, language, answered, day, text)
+
+    @staticmethod
+    async def _count_question(
+        conn: aiosqlite.Connection, language: str, answered: bool, day: date, text: str | None
+    ) -> None:
+        normalised = normalise_question(text) if text is not None and not answered else ""
+        await conn.execute(
+            """
+            INSERT INTO questions (day, language, answered, count) VALUES (?, ?, ?, 1)
+            ON CONFLICT (day, language, answered) DO UPDATE SET count = count + 1
+            """,
+            (day.isoformat(), language, int(answered)),
+        )
+        if normalised:
+            await conn.execute(
+                """
+                INSERT INTO unanswered (day, text, count) VALUES (?, ?, 1)
+                ON CONFLICT (day, text) DO UPDATE SET count = count + 1
+                """,
+                (day.isoformat(), normalised),
+            )
 
     async def gaps(self, *, since: date, limit: int = 10) -> list[Gap]:
         """Most frequent unanswered questions from ``since`` (inclusive) onwards."""
