@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bot.app import build_application
 from bot.knowledge import load_knowledge
@@ -27,6 +28,11 @@ from tests.telegram_stub import Sent, TelegramStub
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["PTB_TIMEDELTA"] = "true"
+# CI replays the same examples every run (a red CI must be reproducible); locally, hypothesis
+# keeps exploring new inputs.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 REPO = Path(__file__).resolve().parent.parent
 KNOWLEDGE = REPO / "knowledge"
 TOKEN = "123456:TEST-token_abcdefghij"

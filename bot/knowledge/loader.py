@@ -95,6 +95,12 @@ def _parse_yaml(text: str, line_offset: int = 0) -> Any:
         raise yaml.MarkedYAMLError(
             problem="nested too deeply", problem_mark=loader.get_mark()
         ) from None
+    except (ValueError, IndexError, TypeError, OverflowError) as error:
+        # PyYAML's own scalar constructors fail on odd values ("0b", "09", "1_>"): still a
+        # problem in this file, never a crash of the whole load
+        raise yaml.MarkedYAMLError(
+            problem=f"a value cannot be read ({error})", problem_mark=loader.get_mark()
+        ) from None
     finally:
         loader.dispose()
 
