@@ -131,10 +131,10 @@ def code_version() -> str:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = [line[3:] for line in git("status", "--porcelain", "--", "bot").splitlines()]
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "bot").splitlines() if line]
     return commit + (f" + uncommitted changes in {', '.join(dirty)}" if dirty else "")
 
 

@@ -37,6 +37,7 @@ def main() -> int:
     started = time.perf_counter()
     searcher = Searcher(index)
     report["searcher_s"] = time.perf_counter() - started
+    report["vocabulary"] = len(searcher.vocabulary.words)
     load_knowledge(KNOWLEDGE)
     report["rss_index"] = rss_bytes()
     report["dense_index"] = index.meta.dense_index
@@ -51,6 +52,11 @@ def main() -> int:
     questions = load_bench_questions(args.questions)
     vectors = embedder.encode_queries([q.q for q in questions])
     analyser = searcher.analyser(searcher.config)
+    try:  # the same search without the two per-query passes over every chunk
+        plain = searcher.config.with_changes(document_evidence=0.0, diversify="")
+    except TypeError:
+        plain = None
+    plain_s: list[float] = []
     searches: dict[str, list[float]] = {q.id: [] for q in questions}
     dense: list[float] = []
     lexical: list[float] = []
@@ -74,10 +80,16 @@ def main() -> int:
             started = time.perf_counter()
             searcher.dense_scores(vector)
             dense.append(time.perf_counter() - started)
+            if plain is not None:
+                searcher.analyser(plain).analyse.cache_clear()
+                started = time.perf_counter()
+                searcher.search(question.q, vector, config=plain)
+                plain_s.append(time.perf_counter() - started)
     report["search_s"] = [sorted(v)[len(v) // 2] for v in searches.values()]
     report["analyse_s"] = analyse
     report["lexical_s"] = lexical
     report["dense_s"] = dense
+    report["plain_s"] = plain_s
     report["rss_end"] = rss_bytes()
     report["rss_peak"] = peak_rss_bytes()
     print(json.dumps(report))

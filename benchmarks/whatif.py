@@ -12,11 +12,13 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import multiprocessing
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,12 @@ import numpy as np
 
 from bot.app import build_application
 from bot.knowledge import load_knowledge
+from bot.retrieval import query as query_module
 from bot.retrieval import search as search_module
-from bot.retrieval.embedder import Embedder, Vectors
+from bot.retrieval.embedder import BatchingEncoder, Embedder, Vectors
+from bot.retrieval.query import Vocabulary
 from bot.retrieval.search import Searcher, SearchResult
-from bot.retrieval.store import build_index, load_index
+from bot.retrieval.store import LoadedIndex, build_index, load_index
 from bot.services.container import Services
 from bot.services.search import SearchService
 from bot.settings import BUNDLED_MODEL
@@ -40,6 +44,19 @@ from .speed import _ticker, clear_query_cache
 from .telegram import RecordingRequest, text_update
 
 Ask = Callable[..., Awaitable[SearchResult]]
+Pinned = Callable[..., Awaitable[tuple[SearchResult, LoadedIndex]]]
+
+
+def _pinned(service: SearchService, ask: Ask) -> Pinned:
+    """The handler calls SearchService.ask_pinned: wrap a variant's ask to that shape."""
+
+    async def ask_pinned(
+        question: str, *, top_k: int = 5, lang: str | None = None
+    ) -> tuple[SearchResult, LoadedIndex]:
+        index = service.searcher.index
+        return await ask(question, top_k=top_k, lang=lang), index
+
+    return ask_pinned
 
 
 # --- concurrency: where retrieval runs ---------------------------------------------------------
@@ -81,6 +98,44 @@ class BatchWorker:
                 future.set_result(result)
 
 
+_CHILD: Embedder | None = None
+
+
+def _child_init(name: str) -> None:
+    global _CHILD
+    _CHILD = Embedder(name)
+    _CHILD.encode_queries(["warm-up"])
+
+
+class _ChildEmbedder:
+    """Stands in for the Embedder in a BatchingEncoder whose executor is a process pool."""
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        assert _CHILD is not None
+        return _CHILD.encode_queries(texts)
+
+
+def _in_subprocess(service: SearchService) -> tuple[Ask, BatchingEncoder]:
+    """Variant: the same micro-batching, but the model runs in a child process, so the event
+    loop's Python work never waits for the GIL behind the model (costs a second model's RAM)."""
+    encoder = BatchingEncoder(_ChildEmbedder())  # type: ignore[arg-type]
+    encoder._executor.shutdown()
+    encoder._executor = ProcessPoolExecutor(  # type: ignore[assignment]
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_child_init,
+        initargs=(service.embedder.name,),
+    )
+    encoder._executor.submit(len, "").result()  # start the child and load its model now
+
+    async def ask(question: str, *, top_k: int = 5, lang: str | None = None) -> SearchResult:
+        searcher = service.searcher
+        vector = await encoder.encode(question)
+        return searcher.search(question, vector, top_k=top_k, lang=lang)
+
+    return ask, encoder
+
+
 def _off_loop(service: SearchService) -> Ask:
     """Variant: the same micro-batched encode, then Searcher.search in a worker thread."""
 
@@ -108,23 +163,36 @@ async def _concurrency(rounds: int) -> None:
         app = build_application(settings, services, rate_limiter=False, request=request)
         await app.initialize()
         await app.start()
-        current = service.ask
-        variants: dict[str, Ask] = {
-            "current": current,
-            "search off the loop (to_thread)": _off_loop(service),
-            "encode + search in the worker": BatchWorker(service).ask,
-            "encoder max_batch 128": current,
+        current = service.ask_pinned
+        worker = _pinned(service, BatchWorker(service).ask)
+        off_loop = _pinned(service, _off_loop(service))
+        child_ask, child_encoder = _in_subprocess(service)
+        child = _pinned(service, child_ask)
+        # name: (ask, encoder max_batch, sys.setswitchinterval seconds, cached passage terms)
+        variants: dict[str, tuple[Pinned, int, float, bool]] = {
+            "current": (current, 64, 0.005, False),
+            "encoder max_batch 128": (current, 128, 0.005, False),
+            "GIL switch interval 0.5 ms": (current, 64, 0.0005, False),
+            "cached passage terms": (current, 64, 0.005, True),
+            "search off the loop (to_thread)": (off_loop, 64, 0.005, False),
+            "encode + search in the worker": (worker, 64, 0.005, False),
+            "worker + cached terms": (worker, 64, 0.005, True),
+            "model in a child process": (child, 64, 0.005, False),
+            "child process + cached terms": (child, 64, 0.005, True),
         }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         user = 10_000
         request.reset_answers()
         await app.process_update(text_update(app.bot, 1, 1, texts[0], "en"))
         await request.wait_for_chats(1, within=120)
+        default_interval = sys.getswitchinterval()
         for round_ in range(rounds):
             names = list(variants) if round_ % 2 == 0 else list(reversed(variants))
             for name in names:
-                service.ask = variants[name]  # type: ignore[method-assign]
-                service.encoder.max_batch = 128 if "128" in name else 64
+                ask, max_batch, interval, cached = variants[name]
+                service.ask_pinned = ask  # type: ignore[method-assign]
+                service.encoder.max_batch = max_batch
+                sys.setswitchinterval(interval)
                 started = time.perf_counter()
                 embedder.encode_queries(texts)
                 ceiling = time.perf_counter() - started
@@ -137,13 +205,15 @@ async def _concurrency(rounds: int) -> None:
                 stop = asyncio.Event()
                 ticker = asyncio.create_task(_ticker(stop))
                 await asyncio.sleep(0.01)
-                started = time.perf_counter()
-                await asyncio.gather(*(app.process_update(u) for u in updates))
-                await request.wait_for_chats(len(updates), within=900)
-                elapsed = time.perf_counter() - started
+                with _cached_passage_terms() if cached else contextlib.nullcontext():
+                    started = time.perf_counter()
+                    await asyncio.gather(*(app.process_update(u) for u in updates))
+                    await request.wait_for_chats(len(updates), within=900)
+                    elapsed = time.perf_counter() - started
                 stop.set()
                 lags = await ticker
                 results[name].append((ceiling / elapsed, max(lags, default=0.0)))
+                sys.setswitchinterval(default_interval)
                 await asyncio.sleep(0.2)
         print(f"{'variant':34} {'ratio to ceiling (median)':>26} {'rounds':>24} {'max lag':>9}")
         for name, values in results.items():
@@ -152,7 +222,8 @@ async def _concurrency(rounds: int) -> None:
                 f"{name:34} {median(r for r, _ in values):>25.2f}× {rounds_text:>24} "
                 f"{ms(max(lag for _, lag in values)):>9}"
             )
-        service.ask = current  # type: ignore[method-assign]
+        del service.ask_pinned
+        await child_encoder.close()
         await app.stop()
         await app.shutdown()
         await storage.close()
@@ -160,69 +231,7 @@ async def _concurrency(rounds: int) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-# --- retrieval at scale: O(n) Python loops ---------------------------------------------------
-
-
-class VectorisedSearcher(Searcher):
-    """Variant: the same ranking, with the two per-query loops over every chunk done in numpy."""
-
-    _doc_ids: np.ndarray
-
-    @classmethod
-    def from_searcher(cls, searcher: Searcher) -> VectorisedSearcher:
-        fast = cls.__new__(cls)
-        fast.__dict__.update(searcher.__dict__)
-        fast._analysers = {}
-        names = {
-            doc: n for n, doc in enumerate(sorted({c.document for c in searcher.index.chunks}))
-        }
-        fast._doc_ids = np.array([names[c.document] for c in searcher.index.chunks], dtype=np.int64)
-        return fast
-
-    def _document_evidence(self, fused: np.ndarray) -> np.ndarray:
-        ids = np.flatnonzero(np.isfinite(fused))
-        docs, scores = self._doc_ids[ids], fused[ids].astype(np.float64)
-        order = np.lexsort((-scores, docs))  # by document, best score first
-        docs, scores = docs[order], scores[order]
-        starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        rank = np.arange(len(docs)) - np.repeat(starts, np.diff(np.r_[starts, len(docs)]))
-        keep = rank < 3
-        n_docs = int(self._doc_ids.max()) + 1 if len(self._doc_ids) else 0
-        totals = np.bincount(docs[keep], weights=scores[keep], minlength=n_docs)
-        present = np.zeros(n_docs, dtype=bool)
-        present[docs] = True
-        top = float(totals[present].max()) if present.any() else 1.0
-        top = top or 1.0
-        return (totals / top)[self._doc_ids].astype(np.float32)
-
-    def _diversified(
-        self, order: np.ndarray, fused: np.ndarray, dense: np.ndarray, how: str
-    ) -> np.ndarray:
-        chunks = self.index.chunks
-        first: list[int] = []
-        for idx in order:
-            if chunks[int(idx)].text not in {chunks[i].text for i in first}:
-                first.append(int(idx))
-            if len(first) == 2:
-                break
-        taken = {chunks[i].document for i in first}
-        ranking = (
-            order
-            if how == "fused"
-            else np.argsort(-np.where(np.isfinite(fused), dense, -np.inf), kind="stable")
-        )
-        third = next(
-            (
-                int(i)
-                for i in ranking
-                if chunks[int(i)].document not in taken and np.isfinite(fused[int(i)])
-            ),
-            None,
-        )
-        if third is None:
-            return order
-        head = np.array([*first, third], dtype=order.dtype)
-        return np.concatenate([head, order[~np.isin(order, head)]])
+# --- retrieval: per-query work ---------------------------------------------------------------
 
 
 def _signature(result: SearchResult) -> tuple[Any, ...]:
@@ -239,6 +248,54 @@ def _cached_passage_terms() -> Iterator[None]:
         yield
     finally:
         search_module.terms = original  # type: ignore[assignment]
+
+
+def _prefiltered_correct(vocabulary: Vocabulary) -> Callable[[str], str | None]:
+    """Variant of Vocabulary.correct with the same answer: a word within k edits of another
+    has a letter-count (bag) distance of at most 2k, so one numpy pass over the letter counts
+    of the words sharing the initial leaves a handful of candidates, and the product's own
+    correct() then runs on those only (filtered for the largest limit, 2 edits, so nothing
+    it could choose is dropped)."""
+    fold = getattr(query_module, "fold", lambda word: word)
+    original = vocabulary.correct
+    buckets: dict[str, list[Any]] = dict(vocabulary._by_initial)
+
+    def compared(entry: Any) -> str:
+        return str(entry[0] if isinstance(entry, tuple) else entry)
+
+    alphabet = {
+        ch: n
+        for n, ch in enumerate(
+            sorted({ch for es in buckets.values() for e in es for ch in compared(e)})
+        )
+    }
+    other = len(alphabet)
+    prepared: dict[str, tuple[list[Any], np.ndarray, np.ndarray]] = {}
+    for initial, entries in buckets.items():
+        counts = np.zeros((len(entries), other + 1), dtype=np.int16)
+        for row, entry in enumerate(entries):
+            for ch in compared(entry):
+                counts[row, alphabet[ch]] += 1
+        lengths = np.array([len(compared(e)) for e in entries], dtype=np.int16)
+        prepared[initial] = (entries, counts, lengths)
+
+    def correct(word: str) -> str | None:
+        target = fold(word)
+        if not target or target[0] not in prepared:
+            return original(word)
+        entries, counts, lengths = prepared[target[0]]
+        wanted = np.zeros(other + 1, dtype=np.int16)
+        for ch in target:
+            wanted[alphabet.get(ch, other)] += 1
+        keep = (np.abs(lengths - len(target)) <= 2) & (np.abs(counts - wanted).sum(axis=1) <= 4)
+        saved = vocabulary._by_initial
+        vocabulary._by_initial = {target[0]: [entries[int(n)] for n in np.flatnonzero(keep)]}  # type: ignore[assignment]
+        try:
+            return original(word)
+        finally:
+            vocabulary._by_initial = saved
+
+    return correct
 
 
 def _search(sizes: Sequence[int], unique: int) -> None:
@@ -260,27 +317,41 @@ def _search(sizes: Sequence[int], unique: int) -> None:
             started = time.perf_counter()
             searcher = Searcher(load_index(root, BUNDLED_MODEL))
             setup = time.perf_counter() - started
-            fast = VectorisedSearcher.from_searcher(searcher)
-            variants: list[tuple[str, Searcher, bool]] = [
-                ("current", searcher, False),
-                ("vectorised loops", fast, False),
-                ("+ cached passage terms", fast, True),
-            ]
-            times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
-            same = {name: 0 for name, _, _ in variants}
+            original_correct = searcher.vocabulary.correct
+            started = time.perf_counter()
+            fast_correct = _prefiltered_correct(searcher.vocabulary)
+            prepare = time.perf_counter() - started
+            # name: (cached passage terms, prefiltered typo repair)
+            variants: dict[str, tuple[bool, bool]] = {
+                "current": (False, False),
+                "cached passage terms": (True, False),
+                "prefiltered typo repair": (False, True),
+                "both": (True, True),
+            }
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            same = dict.fromkeys(variants, 0)
             for n, (question, vector) in enumerate(zip(questions, queries, strict=True)):
-                order = variants if n % 2 == 0 else list(reversed(variants))
+                names = list(variants) if n % 2 == 0 else list(reversed(variants))
                 found = {}
-                for name, variant, cached in order:
-                    clear_query_cache(variant)
+                for name in names:
+                    cached, prefiltered = variants[name]
+                    searcher.vocabulary.correct = (  # type: ignore[method-assign]
+                        fast_correct if prefiltered else original_correct
+                    )
+                    clear_query_cache(searcher)
                     with _cached_passage_terms() if cached else contextlib.nullcontext():
                         started = time.perf_counter()
-                        found[name] = variant.search(question.q, vector)
+                        found[name] = searcher.search(question.q, vector)
                         times[name].append(time.perf_counter() - started)
                 for name in same:
                     same[name] += _signature(found[name]) == _signature(found["current"])
+            del searcher.vocabulary.correct
             label = "repository knowledge" if size == 0 else f"{size:,} synthetic chunks"
-            print(f"{label} ({len(searcher.index.chunks):,} chunks; Searcher() {setup:.1f} s):")
+            print(
+                f"{label} ({len(searcher.index.chunks):,} chunks, "
+                f"{len(searcher.vocabulary.words):,} words; Searcher() {setup:.1f} s, "
+                f"letter counts {prepare:.1f} s):"
+            )
             for name, values in times.items():
                 print(
                     f"  {name:24} p50 {ms(percentile(values, 50)):>9}  "
