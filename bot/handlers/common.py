@@ -12,7 +12,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
-from bot.i18n import user_language
+from bot.i18n import translate, user_language
 from bot.render import split_html
 from bot.services.container import Services
 
@@ -143,8 +143,6 @@ async def answer_callback(update: Update, text: str | None = None) -> None:
 
 async def outdated(update: Update, context: Context, lang: str) -> None:
     """Buttons from an old keyboard (after a restart, a reindex or from someone else)."""
-    from bot.i18n import translate
-
     await answer_callback(update, translate(lang, "common.outdated"))
 
 

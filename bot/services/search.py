@@ -68,17 +68,16 @@ class SearchService:
 
     def load(self, *, build_if_missing: bool = True) -> bool:
         """Load the current build; build one first when there is none. True if it built."""
-        built = False
         if current_build(self.settings.index_dir) is None:
             if not build_if_missing:
                 raise IndexNotReadyError(
                     f"there is no index in {self.settings.index_dir}: run `brobygger reindex`"
                 )
-            self.rebuild()
-            built = True
+            self.rebuild()  # also loads what it built: no second load of index and knowledge
+            return True
         self._searcher = Searcher(load_index(self.settings.index_dir, self.embedder.name))
         self._knowledge = load_knowledge(self.settings.knowledge_dir)
-        return built
+        return False
 
     def rebuild(self, progress: Progress | None = None) -> ReindexReport:
         """Build from the knowledge directory and serve the new build (blocking)."""
