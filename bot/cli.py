@@ -136,8 +136,26 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from bot.evaluation import run_evaluation
 
+    from bot.evaluation import VARIANTS
+    from bot.retrieval.embedder import load_embedder
+    from bot.settings import BUNDLED_MINILM
+
     service = _service(settings, build_if_missing=True, err=sys.stderr)
-    return run_evaluation(service, Path(args.questions_file), output=args.output)
+    variants = [
+        v
+        for v in VARIANTS
+        if (v.documents_only or not args.documents_only)
+        and (not v.distractors or args.distractors)
+    ]
+    previous = load_embedder(BUNDLED_MINILM) if args.previous else None
+    return run_evaluation(
+        service,
+        Path(args.questions_file),
+        output=args.output,
+        variants=variants,
+        distractors_dir=Path(args.distractors_dir),
+        previous=previous,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = sub.add_parser("eval", help="measure retrieval quality against the baselines")
     evaluation.add_argument("--questions-file", default="benchmarks/data/questions.yaml")
     evaluation.add_argument("--output", default=None, help="also write the report (Markdown)")
+    evaluation.add_argument(
+        "--documents-only",
+        action="store_true",
+        help="only the index of the documents alone (no summaries, no catalog cards)",
+    )
+    evaluation.add_argument(
+        "--distractors",
+        action="store_true",
+        help="also evaluate with the fictional look-alike documents added",
+    )
+    evaluation.add_argument("--distractors-dir", default="benchmarks/data/distractors")
+    evaluation.add_argument(
+        "--previous",
+        action="store_true",
+        help="also evaluate the previous default (all-MiniLM-L6-v2, v0.1 settings)",
+    )
     return parser
 
 

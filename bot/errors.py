@@ -15,6 +15,10 @@ class IndexNotReadyError(BrobyggerError):
     """No usable index: missing, built with another model, or in an older format."""
 
 
+class IndexMismatchError(IndexNotReadyError):
+    """The index was built with another embedding model or in another format: rebuild it."""
+
+
 class IndexBuildError(BrobyggerError):
     """Building the index failed; the index being served is untouched."""
 

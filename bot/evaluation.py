@@ -37,11 +37,13 @@ from bot.retrieval.text import normalise, words
 if TYPE_CHECKING:
     import bm25s
 
-    from bot.retrieval.embedder import Embedder
+    from bot.retrieval.embedder import Embedder, Vectors
     from bot.retrieval.search import Searcher
 
 #: Dense-only baseline: refuse when the best cosine similarity is below this.
 DENSE_REFUSAL_THRESHOLD = 0.35
+#: The same for e5 models, whose cosines sit higher (unrelated text scores about 0.7).
+E5_REFUSAL_THRESHOLD = 0.80
 #: Rankings are cut here (MRR@10).
 TOP_K = 10
 
@@ -59,16 +61,22 @@ TOPIC_TAGS: frozenset[str] = frozenset(
         "aims",
     )
 )
-STYLE_TAGS: frozenset[str] = frozenset(("keyword", "full", "typo", "paraphrase"))
+STYLE_TAGS: frozenset[str] = frozenset(("keyword", "full", "typo", "paraphrase", "informal"))
 LANGUAGE_TAGS: frozenset[str] = frozenset(("cross-lingual", "same-language"))
-TAGS: frozenset[str] = TOPIC_TAGS | STYLE_TAGS | LANGUAGE_TAGS | {"unanswerable"}
+TAGS: frozenset[str] = TOPIC_TAGS | STYLE_TAGS | LANGUAGE_TAGS | {"unanswerable", "off-topic"}
 #: Tags that get their own row in the report.
-REPORTED_TAGS: tuple[str, ...] = ("paraphrase", "typo", "keyword")
+REPORTED_TAGS: tuple[str, ...] = ("paraphrase", "informal", "typo", "keyword", "off-topic")
 SYSTEMS: tuple[str, ...] = ("hybrid", "dense", "bm25")
+#: The tuning half may be fitted to; the report half is written before tuning and never tuned on.
+SPLITS: tuple[str, ...] = ("tuning", "report")
 
 
 class QuestionFileError(BrobyggerError):
     """The questions file is unusable; the message names the question."""
+
+
+class SplitError(BrobyggerError):
+    """Tuning code was handed a question of the report half."""
 
 
 # --- questions --------------------------------------------------------------------------------
@@ -82,10 +90,24 @@ class Question:
     document: str | None  # None: the knowledge base cannot answer it
     phrases: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    split: str = "tuning"
 
     @property
     def answerable(self) -> bool:
         return self.document is not None
+
+
+def tuning_only(questions: Iterable[Question]) -> list[Question]:
+    """The gate every piece of tuning code passes its questions through: a report-half
+    question here means a figure we publish would be a fit, so it is an error, not a filter."""
+    chosen = list(questions)
+    leaked = [q.id for q in chosen if q.split != "tuning"]
+    if leaked:
+        raise SplitError(
+            f"report-half questions must never be tuned on: {', '.join(leaked[:10])}"
+            + (" …" if len(leaked) > 10 else "")
+        )
+    return chosen
 
 
 def _fail(where: str, message: str) -> QuestionFileError:
@@ -120,7 +142,7 @@ def parse_questions(
         if qid in seen:
             raise _fail(where, "duplicate id")
         seen.add(qid)
-        unknown = set(entry) - {"id", "q", "lang", "document", "phrases", "tags"}
+        unknown = set(entry) - {"id", "q", "lang", "document", "phrases", "tags", "split"}
         if unknown:
             raise _fail(where, f"unknown key(s): {', '.join(sorted(unknown))}")
         text = entry.get("q")
@@ -137,6 +159,11 @@ def parse_questions(
         bad = sorted(set(tags) - TAGS)
         if bad:
             raise _fail(where, f"unknown tag(s): {', '.join(bad)}")
+        split = entry.get("split", "tuning")
+        if split not in SPLITS:
+            raise _fail(where, f"'split' must be one of {', '.join(SPLITS)}, not {split!r}")
+        if "off-topic" in tags and document is not None:
+            raise _fail(where, "an off-topic question has no document")
         if document is None:
             if "unanswerable" not in tags:
                 raise _fail(where, "'document' is null but the question is not tagged unanswerable")
@@ -165,23 +192,26 @@ def parse_questions(
                         f"should be tagged {expected} (question {lang}, document "
                         f"{document_languages[document]})",
                     )
-        questions.append(Question(qid, text.strip(), lang, document, phrases, tags))
+        questions.append(Question(qid, text.strip(), lang, document, phrases, tags, split))
     if not questions:
         raise _fail(source, "no questions")
     return questions
 
 
 def load_questions(
-    path: Path, document_languages: Mapping[str, str] | None = None
+    path: Path, document_languages: Mapping[str, str] | None = None, split: str | None = None
 ) -> list[Question]:
-    """Read and validate a questions file; errors name the file and the question id."""
+    """Read and validate a questions file; errors name the file and the question id. With
+    `split`, only that half (tuning code asks for "tuning" and passes it through
+    `tuning_only`)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise QuestionFileError(f"cannot read {path}: {error.strerror or error}") from None
     except yaml.YAMLError as error:
         raise QuestionFileError(f"{path}: not valid YAML: {error}") from None
-    return parse_questions(data, str(path), document_languages)
+    questions = parse_questions(data, str(path), document_languages)
+    return [q for q in questions if split is None or q.split == split]
 
 
 # --- matching ---------------------------------------------------------------------------------
@@ -319,6 +349,9 @@ def row_groups(
     ]
     for tag in REPORTED_TAGS:
         groups[f"tag: {tag}"] = [q.id for q in questions if tag in q.tags]
+    groups["unanswerable on topic"] = [
+        q.id for q in questions if not q.answerable and "off-topic" not in q.tags
+    ]
     return {label: ids for label, ids in groups.items() if ids}
 
 
@@ -434,6 +467,52 @@ def _document_languages(chunks: Sequence[Chunk]) -> dict[str, str]:
     return {c.document: c.lang for c in chunks if c.kind == "document"}
 
 
+def dense_refusal_threshold(embedder: Any) -> float:
+    """The dense baseline's fixed cut-off: e5 models put unrelated text near 0.7 cosine, so
+    their usual cut-off is higher than all-MiniLM's. Not tuned on this set."""
+    return E5_REFUSAL_THRESHOLD if "e5" in str(getattr(embedder, "name", "")) else (
+        DENSE_REFUSAL_THRESHOLD
+    )
+
+
+def _hybrid_outcomes(
+    report: SystemReport,
+    searcher: Searcher,
+    questions: Sequence[Question],
+    vectors: Sequence[Vectors],
+) -> None:
+    for question, vector in zip(questions, vectors, strict=True):
+        result = searcher.search(question.q, vector, top_k=TOP_K)
+        top = result.hits[0] if result.hits else None
+        detail = (
+            f"score={top.score:.2f} lexical={top.lexical:.2f} dense={top.dense:.2f} "
+            f"coverage={top.coverage:.2f}"
+            if top
+            else ""
+        )
+        report.outcomes[question.id] = _outcome(
+            question,
+            [h.chunk for h in result.hits],
+            not result.answered,
+            top.score if top else 0.0,
+            detail,
+        )
+
+
+def hybrid_report(
+    name: str,
+    description: str,
+    searcher: Searcher,
+    embedder: Embedder,
+    questions: Sequence[Question],
+) -> SystemReport:
+    """One product-like system (Searcher.search with its own config and refusal rule)."""
+    report = SystemReport(name, description)
+    vectors = embedder.encode_queries([q.q for q in questions])
+    _hybrid_outcomes(report, searcher, questions, list(vectors))
+    return report
+
+
 def evaluate(
     searcher: Searcher, embedder: Embedder, questions: Sequence[Question]
 ) -> dict[str, SystemReport]:
@@ -447,36 +526,23 @@ def evaluate(
             "Searcher.search: stemmed multilingual BM25 + dense, the product's refusal rule",
         ),
         "dense": SystemReport(
-            "dense", f"dense cosine only; refuses below {DENSE_REFUSAL_THRESHOLD:.2f}"
+            "dense",
+            f"dense cosine only, same model; refuses below {dense_refusal_threshold(embedder):.2f}",
         ),
         "bm25": SystemReport(
             "bm25", "plain BM25, unstemmed words, English stopwords; refuses when nothing matches"
         ),
     }
+    _hybrid_outcomes(reports["hybrid"], searcher, questions, vectors)
+    threshold = dense_refusal_threshold(embedder)
     for question, vector in zip(questions, vectors, strict=True):
-        result = searcher.search(question.q, vector, top_k=TOP_K)
-        top = result.hits[0] if result.hits else None
-        detail = (
-            f"score={top.score:.2f} lexical={top.lexical:.2f} dense={top.dense:.2f} "
-            f"coverage={top.coverage:.2f}"
-            if top
-            else ""
-        )
-        reports["hybrid"].outcomes[question.id] = _outcome(
-            question,
-            [h.chunk for h in result.hits],
-            not result.answered,
-            top.score if top else 0.0,
-            detail,
-        )
-
         dense = searcher.dense_scores(vector)
         picked = rank_unique(dense, chunks)
         best = float(dense[picked[0]]) if picked else 0.0
         reports["dense"].outcomes[question.id] = _outcome(
             question,
             [chunks[i] for i in picked],
-            best < DENSE_REFUSAL_THRESHOLD,
+            best < threshold,
             best,
             f"cosine={best:.2f}",
         )
@@ -618,15 +684,277 @@ def render_report(reports: Mapping[str, SystemReport], markdown: bool) -> str:
     return "\n".join(parts)
 
 
-def run_evaluation(service: Any, questions_file: Path, output: str | None) -> int:
-    """`brobygger eval`: evaluate the loaded service, print the report, optionally save it."""
+# --- the evaluation matrix: curated or documents only, with or without distractors -----------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One knowledge set to evaluate on: the curated knowledge (documents + summaries +
+    catalog cards) or the documents alone (what an admin's upload looks like), optionally
+    drowned in fictional look-alike documents (benchmarks/data/distractors/)."""
+
+    documents_only: bool
+    distractors: bool
+
+    @property
+    def label(self) -> str:
+        base = "documents only" if self.documents_only else "curated"
+        return base + (" + distractors" if self.distractors else "")
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(False, False),
+    Variant(True, False),
+    Variant(False, True),
+    Variant(True, True),
+)
+
+
+def variant_searcher(
+    knowledge_dir: Path,
+    embedder: Embedder,
+    variant: Variant,
+    *,
+    distractors_dir: Path | None = None,
+    config: Any = None,
+) -> Searcher:
+    """A searcher over a freshly built index of the variant's knowledge (in a temporary
+    directory that is gone when this returns: the loaded index lives in memory)."""
+    import shutil
+    import tempfile
+
+    from bot.knowledge.loader import load_knowledge
+    from bot.retrieval.chunks import chunk_knowledge
+    from bot.retrieval.search import Searcher
+    from bot.retrieval.store import build_index, load_index
+
+    with tempfile.TemporaryDirectory(prefix="brobygger-eval-") as tmp:
+        root = Path(tmp)
+        source = knowledge_dir
+        if variant.distractors:
+            if distractors_dir is None or not distractors_dir.is_dir():
+                raise QuestionFileError(f"no distractor documents in {distractors_dir}")
+            source = root / "knowledge"
+            shutil.copytree(knowledge_dir, source)
+            for path in sorted(distractors_dir.glob("dx-*.md")):
+                shutil.copy(path, source / "documents" / path.name)
+        kb = load_knowledge(source)
+        chunks = chunk_knowledge(kb)
+        if variant.documents_only:
+            chunks = [c for c in chunks if c.kind == "document"]
+        build_index(kb, embedder, root / "index", chunks=chunks)
+        return Searcher(load_index(root / "index", embedder.name), config)
+
+
+def split_reports(
+    reports: Mapping[str, SystemReport],
+    questions: Sequence[Question],
+    document_languages: Mapping[str, str],
+) -> dict[str, SystemReport]:
+    """The same outcomes, with rows computed over `questions` only (one half of the set)."""
+    ids = {q.id for q in questions}
+    groups = row_groups(questions, document_languages)
+    out: dict[str, SystemReport] = {}
+    for name, report in reports.items():
+        part = SystemReport(
+            report.name,
+            report.description,
+            {i: o for i, o in report.outcomes.items() if i in ids},
+        )
+        part.compute_rows(groups)
+        out[name] = part
+    return out
+
+
+#: (label, row, attribute) of the figures the goals are stated in.
+GOAL_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("Hit@1", "overall", "doc_hit1"),
+    ("Hit@3", "overall", "doc_hit3"),
+    ("cross-lingual Hit@3", "cross-lingual", "doc_hit3"),
+    ("paraphrase Hit@3", "tag: paraphrase", "doc_hit3"),
+    ("young people's Hit@3", "tag: informal", "doc_hit3"),
+    ("passage Hit@1", "overall", "passage_hit1"),
+    ("passage Hit@3", "overall", "passage_hit3"),
+    ("unanswerable + off-topic refused ↑", "overall", "unanswerable_refused"),
+    ("answerable wrongly refused ↓", "overall", "answerable_refused"),
+)
+
+
+def _figure(report: SystemReport, row: str, attr: str) -> str:
+    metrics = report.rows.get(row)
+    return _fmt(getattr(metrics, attr)) if metrics else "–"
+
+
+def goals_table(columns: Sequence[tuple[str, SystemReport]]) -> Table:
+    header = ["figure (document level unless named)"] + [label for label, _ in columns]
+    rows = [
+        [label] + [_figure(report, row, attr) for _, report in columns]
+        for label, row, attr in GOAL_FIGURES
+    ]
+    return header, rows
+
+
+def systems_table(reports: Mapping[str, SystemReport]) -> Table:
+    header = ["system"] + [label for label, _, _ in GOAL_FIGURES]
+    rows = [
+        [name] + [_figure(report, row, attr) for _, row, attr in GOAL_FIGURES]
+        for name, report in reports.items()
+    ]
+    return header, rows
+
+
+def tag_table(columns: Sequence[tuple[str, SystemReport]]) -> Table:
+    """Every row group of the hybrid system: Hit@1 / Hit@3 / refusals per variant."""
+    labels = list(columns[0][1].rows)
+    header = ["row", "n"] + [
+        f"{label} {m}" for label, _ in columns for m in ("H@1", "H@3", "refused↑", "wrongly↓")
+    ]
+    rows = []
+    for row in labels:
+        first = columns[0][1].rows[row]
+        rows.append(
+            [row, f"{first.answerable}+{first.unanswerable}"]
+            + [
+                _fmt(getattr(report.rows[row], attr))
+                for _, report in columns
+                for attr in ("doc_hit1", "doc_hit3", "unanswerable_refused", "answerable_refused")
+            ]
+        )
+    return header, rows
+
+
+@dataclass
+class Matrix:
+    """Outcomes of every system on every variant, over all questions."""
+
+    questions: list[Question]
+    document_languages: dict[str, str]
+    runs: dict[str, dict[str, SystemReport]] = field(default_factory=dict)  # variant label ->
+
+    def half(self, split: str) -> dict[str, dict[str, SystemReport]]:
+        chosen = [q for q in self.questions if q.split == split]
+        return {
+            label: split_reports(reports, chosen, self.document_languages)
+            for label, reports in self.runs.items()
+        }
+
+
+def run_matrix(
+    knowledge_dir: Path,
+    embedder: Embedder,
+    questions: Sequence[Question],
+    document_languages: Mapping[str, str],
+    *,
+    variants: Sequence[Variant] = VARIANTS,
+    distractors_dir: Path | None = None,
+    previous: Embedder | None = None,
+    progress: Callable[[str], None] = lambda line: None,
+) -> Matrix:
+    """Evaluate every variant; with `previous`, also the previous default (that model with
+    the v0.1 retrieval settings) on the variants without distractors."""
+    from bot.retrieval.search import PREVIOUS_CONFIG
+
+    matrix = Matrix(list(questions), dict(document_languages))
+    for variant in variants:
+        progress(f"building and evaluating: {variant.label}")
+        searcher = variant_searcher(
+            knowledge_dir, embedder, variant, distractors_dir=distractors_dir
+        )
+        reports = evaluate(searcher, embedder, questions)
+        if previous is not None and not variant.distractors:
+            progress(f"building and evaluating: {variant.label}, previous default")
+            old = variant_searcher(
+                knowledge_dir,
+                previous,
+                variant,
+                distractors_dir=distractors_dir,
+                config=PREVIOUS_CONFIG,
+            )
+            name = f"v0.1 ({previous.name.removeprefix('bundled:')})"
+            report = hybrid_report(
+                name, "the previous default: its model, v0.1 retrieval settings", old, previous,
+                questions,
+            )
+            report.compute_rows(row_groups(questions, document_languages))
+            reports[name] = report
+        matrix.runs[variant.label] = reports
+    return matrix
+
+
+def render_matrix(matrix: Matrix, markdown: bool) -> str:
+    report_half = matrix.half("report")
+    tuning_half = matrix.half("tuning")
+    n_report = sum(q.split == "report" for q in matrix.questions)
+    n_tuning = len(matrix.questions) - n_report
+    render = render_markdown if markdown else render_text
+    parts: list[str] = []
+    intro = (
+        f"{len(matrix.questions)} questions: a report half of {n_report}, written before "
+        f"any tuning and never tuned on, and a tuning half of {n_tuning} (figures on it are "
+        "an upper bound: the rules were fitted to it). Document level unless named; passage "
+        "level = the passage shown contains the answer."
+    )
+    parts += (["# Retrieval evaluation", "", intro, ""] if markdown else [intro, ""])
+    columns = [(label, reports["hybrid"]) for label, reports in report_half.items()]
+    columns += [
+        (f"{label} (tuning half, upper bound)", reports["hybrid"])
+        for label, reports in tuning_half.items()
+        if "distractors" not in label
+    ]
+    parts.append(render("The product (hybrid), report half", goals_table(columns)))
+    for label in ("curated", "documents only"):
+        if label in report_half:
+            parts.append(
+                render(f"Against the baselines, report half: {label}",
+                       systems_table(report_half[label]))
+            )
+    detail = [(label, reports["hybrid"]) for label, reports in report_half.items()]
+    parts.append(render("Per row and tag, hybrid, report half", tag_table(detail)))
+    systems = next(iter(matrix.runs.values()))
+    parts.append(
+        "\n".join(["Systems:", *(f"- {r.name}: {r.description}" for r in systems.values())])
+        + "\n"
+    )
+    for label, reports in tuning_half.items():
+        if "distractors" in label:
+            continue
+        failing = failure_lines(reports["hybrid"])
+        heading = f"Failing questions of the tuning half, hybrid, {label} ({len(failing)})"
+        if markdown:
+            parts += [f"### {heading}", "", "```", *failing, "```", ""]
+        else:
+            parts += [heading, "-" * len(heading), *failing, ""]
+    return "\n".join(parts)
+
+
+def run_evaluation(
+    service: Any,
+    questions_file: Path,
+    output: str | None,
+    *,
+    variants: Sequence[Variant] = VARIANTS,
+    distractors_dir: Path | None = None,
+    previous: Embedder | None = None,
+) -> int:
+    """`brobygger eval`: evaluate the variants, print the report, optionally save it."""
+    import sys
+
     languages = {doc.id: doc.language for doc in service.knowledge.documents.values()}
     questions = load_questions(questions_file, languages)
-    reports = evaluate(service.searcher, service.embedder, questions)
-    print(render_report(reports, markdown=False))
+    matrix = run_matrix(
+        service.settings.knowledge_dir,
+        service.embedder,
+        questions,
+        languages,
+        variants=variants,
+        distractors_dir=distractors_dir,
+        previous=previous,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(render_matrix(matrix, markdown=False))
     if output:
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_report(reports, markdown=True), encoding="utf-8")
+        path.write_text(render_matrix(matrix, markdown=True), encoding="utf-8")
         print(f"Wrote {path}")
     return 0

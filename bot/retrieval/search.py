@@ -163,6 +163,25 @@ class SearchConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+#: The v0.1 settings, kept so `brobygger eval --previous` measures the previous default as it
+#: shipped (all-MiniLM-L6-v2 weighted low beside BM25).
+PREVIOUS_CONFIG = SearchConfig(
+    lexical_weight=0.75,
+    dense_weight=0.25,
+    fuzzy=True,
+    join=True,
+    decompound=True,
+    document_evidence=0.3,
+    diversify="dense",
+    name_boost=1,
+    unknown_weight=0.0,
+    max_unknown_share=0.6,
+    min_coverage=0.4,
+    strong_dense=0.62,
+    answer_types=True,
+)
+
+
 @dataclass(frozen=True)
 class Hit:
     rank: int

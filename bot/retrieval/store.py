@@ -25,13 +25,13 @@ import bm25s
 import faiss
 import numpy as np
 
-from bot.errors import IndexBuildError, IndexNotReadyError
+from bot.errors import IndexBuildError, IndexMismatchError, IndexNotReadyError
 from bot.knowledge.models import KnowledgeBase
 from bot.retrieval.chunks import Chunk, chunk_knowledge
 from bot.retrieval.embedder import Embedder, Vectors
 from bot.retrieval.text import terms
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the embedding backend is recorded
 CURRENT = "current"
 BUILDS = "builds"
 
@@ -43,6 +43,7 @@ Progress = Callable[[str, int, int], None]
 class IndexMeta:
     format_version: int
     model: str
+    backend: str
     dimension: int
     chunks: int
     documents: int
@@ -55,6 +56,11 @@ class IndexMeta:
     def read(cls, path: Path) -> IndexMeta:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format_version") != FORMAT_VERSION:
+                raise IndexMismatchError(
+                    f"the index in {path.parent} has format {data.get('format_version')}, this "
+                    f"version reads {FORMAT_VERSION}: run `brobygger reindex`"
+                )
             return cls(**{key: data[key] for key in cls.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise IndexNotReadyError(
@@ -142,6 +148,7 @@ def build_index(
         meta = IndexMeta(
             format_version=FORMAT_VERSION,
             model=embedder.name,
+            backend=embedder.backend,
             dimension=int(vectors.shape[1]),
             chunks=len(chunks),
             documents=len({c.document for c in chunks}),
@@ -182,21 +189,22 @@ def _remove_old_builds(index_dir: Path, keep: Path) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
-def load_index(index_dir: Path, model: str) -> LoadedIndex:
-    """The current build, checked against the model the settings name."""
+def load_index(index_dir: Path, model: str, backend: str | None = None) -> LoadedIndex:
+    """The current build, checked against the model (and backend) the settings name: vectors
+    of another model are meaningless to this one's queries."""
     path = current_build(index_dir)
     if path is None:
         raise IndexNotReadyError(f"there is no index in {index_dir}: run `brobygger reindex`")
     meta = IndexMeta.read(path / "meta.json")
     if meta.format_version != FORMAT_VERSION:
-        raise IndexNotReadyError(
+        raise IndexMismatchError(
             f"the index in {index_dir} has format {meta.format_version}, this version reads "
             f"{FORMAT_VERSION}: run `brobygger reindex`"
         )
-    if meta.model != model:
-        raise IndexNotReadyError(
-            f"the index was built with the model {meta.model!r} but EMBEDDING_MODEL is "
-            f"{model!r}: run `brobygger reindex`"
+    if meta.model != model or (backend is not None and meta.backend != backend):
+        raise IndexMismatchError(
+            f"the index was built with the model {meta.model!r} ({meta.backend}) but "
+            f"EMBEDDING_MODEL is {model!r}: run `brobygger reindex`"
         )
     try:
         with (path / "chunks.jsonl").open(encoding="utf-8") as lines:

@@ -9,10 +9,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.errors import IndexNotReadyError
+from bot.errors import IndexMismatchError, IndexNotReadyError
 from bot.knowledge.loader import knowledge_checksum, load_knowledge
 from bot.knowledge.models import KnowledgeBase, Problem
-from bot.retrieval.embedder import BatchingEncoder, Embedder
+from bot.retrieval.embedder import BatchingEncoder, Embedder, load_embedder
 from bot.retrieval.search import Searcher, SearchResult
 from bot.retrieval.store import (
     IndexMeta,
@@ -40,7 +40,7 @@ class SearchService:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(settings.embedding_model)
+        self.embedder = embedder or load_embedder(settings.embedding_model)
         self.encoder = BatchingEncoder(self.embedder)
         self._searcher: Searcher | None = None
         self._knowledge: KnowledgeBase | None = None
@@ -75,9 +75,19 @@ class SearchService:
                 )
             self.rebuild()  # also loads what it built: no second load of index and knowledge
             return True
-        self._searcher = Searcher(load_index(self.settings.index_dir, self.embedder.name))
+        try:
+            self._searcher = Searcher(self._load_index())
+        except IndexMismatchError as error:
+            if not build_if_missing:
+                raise
+            log.warning("%s; rebuilding it now", error)
+            self.rebuild()
+            return True
         self._knowledge = load_knowledge(self.settings.knowledge_dir)
         return False
+
+    def _load_index(self) -> LoadedIndex:
+        return load_index(self.settings.index_dir, self.embedder.name, self.embedder.backend)
 
     def rebuild(self, progress: Progress | None = None) -> ReindexReport:
         """Build from the knowledge directory and serve the new build (blocking)."""
@@ -90,7 +100,7 @@ class SearchService:
             approximate_above=self.settings.approximate_index_above,
             progress=progress,
         )
-        self._searcher = Searcher(load_index(self.settings.index_dir, self.embedder.name))
+        self._searcher = Searcher(self._load_index())
         self._knowledge = kb
         return ReindexReport(meta, kb.problems, time.perf_counter() - started)
 
