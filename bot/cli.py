@@ -134,9 +134,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.evaluation import run_evaluation
-
-    from bot.evaluation import VARIANTS
+    from bot.evaluation import VARIANTS, run_evaluation
     from bot.retrieval.embedder import load_embedder
     from bot.settings import BUNDLED_MINILM
 
@@ -144,8 +142,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     variants = [
         v
         for v in VARIANTS
-        if (v.documents_only or not args.documents_only)
-        and (not v.distractors or args.distractors)
+        if (v.documents_only or not args.documents_only) and (not v.distractors or args.distractors)
     ]
     previous = load_embedder(BUNDLED_MINILM) if args.previous else None
     return run_evaluation(

@@ -470,8 +470,10 @@ def _document_languages(chunks: Sequence[Chunk]) -> dict[str, str]:
 def dense_refusal_threshold(embedder: Any) -> float:
     """The dense baseline's fixed cut-off: e5 models put unrelated text near 0.7 cosine, so
     their usual cut-off is higher than all-MiniLM's. Not tuned on this set."""
-    return E5_REFUSAL_THRESHOLD if "e5" in str(getattr(embedder, "name", "")) else (
-        DENSE_REFUSAL_THRESHOLD
+    return (
+        E5_REFUSAL_THRESHOLD
+        if "e5" in str(getattr(embedder, "name", ""))
+        else (DENSE_REFUSAL_THRESHOLD)
     )
 
 
@@ -480,9 +482,10 @@ def _hybrid_outcomes(
     searcher: Searcher,
     questions: Sequence[Question],
     vectors: Sequence[Vectors],
+    config: Any = None,
 ) -> None:
     for question, vector in zip(questions, vectors, strict=True):
-        result = searcher.search(question.q, vector, top_k=TOP_K)
+        result = searcher.search(question.q, vector, top_k=TOP_K, config=config)
         top = result.hits[0] if result.hits else None
         detail = (
             f"score={top.score:.2f} lexical={top.lexical:.2f} dense={top.dense:.2f} "
@@ -505,12 +508,25 @@ def hybrid_report(
     searcher: Searcher,
     embedder: Embedder,
     questions: Sequence[Question],
+    config: Any = None,
 ) -> SystemReport:
     """One product-like system (Searcher.search with its own config and refusal rule)."""
     report = SystemReport(name, description)
     vectors = embedder.encode_queries([q.q for q in questions])
-    _hybrid_outcomes(report, searcher, questions, list(vectors))
+    _hybrid_outcomes(report, searcher, questions, list(vectors), config)
     return report
+
+
+#: Each retrieval lever switched off in turn (report half): what it buys.
+ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("without dense feedback (PRF)", {"prf_weight": 0.0}),
+    ("without dense rescaling (raw cosine)", {"dense_floor": 0.0}),
+    ("with v0.1 weights (BM25 0.75, dense 0.25)", {"lexical_weight": 0.75, "dense_weight": 0.25}),
+    ("without document evidence", {"document_evidence": 0.0}),
+    ("without typo repair", {"fuzzy": False}),
+    ("without the dense refusal floor", {"min_dense": 0.0}),
+    ("without answer-type checks", {"answer_types": False}),
+)
 
 
 def evaluate(
@@ -861,6 +877,16 @@ def run_matrix(
             knowledge_dir, embedder, variant, distractors_dir=distractors_dir
         )
         reports = evaluate(searcher, embedder, questions)
+        if not variant.distractors:
+            for name, changes in ABLATIONS:
+                config = searcher.config.with_changes(**changes)
+                if config == searcher.config:
+                    continue  # the lever is off by default: nothing to switch off
+                report = hybrid_report(
+                    name, f"the product with {changes}", searcher, embedder, questions, config
+                )
+                report.compute_rows(row_groups(questions, document_languages))
+                reports[name] = report
         if previous is not None and not variant.distractors:
             progress(f"building and evaluating: {variant.label}, previous default")
             old = variant_searcher(
@@ -872,7 +898,10 @@ def run_matrix(
             )
             name = f"v0.1 ({previous.name.removeprefix('bundled:')})"
             report = hybrid_report(
-                name, "the previous default: its model, v0.1 retrieval settings", old, previous,
+                name,
+                "the previous default: its model, v0.1 retrieval settings",
+                old,
+                previous,
                 questions,
             )
             report.compute_rows(row_groups(questions, document_languages))
@@ -894,7 +923,7 @@ def render_matrix(matrix: Matrix, markdown: bool) -> str:
         "an upper bound: the rules were fitted to it). Document level unless named; passage "
         "level = the passage shown contains the answer."
     )
-    parts += (["# Retrieval evaluation", "", intro, ""] if markdown else [intro, ""])
+    parts += ["# Retrieval evaluation", "", intro, ""] if markdown else [intro, ""]
     columns = [(label, reports["hybrid"]) for label, reports in report_half.items()]
     columns += [
         (f"{label} (tuning half, upper bound)", reports["hybrid"])
@@ -905,15 +934,16 @@ def render_matrix(matrix: Matrix, markdown: bool) -> str:
     for label in ("curated", "documents only"):
         if label in report_half:
             parts.append(
-                render(f"Against the baselines, report half: {label}",
-                       systems_table(report_half[label]))
+                render(
+                    f"Against the baselines, report half: {label}",
+                    systems_table(report_half[label]),
+                )
             )
     detail = [(label, reports["hybrid"]) for label, reports in report_half.items()]
     parts.append(render("Per row and tag, hybrid, report half", tag_table(detail)))
     systems = next(iter(matrix.runs.values()))
     parts.append(
-        "\n".join(["Systems:", *(f"- {r.name}: {r.description}" for r in systems.values())])
-        + "\n"
+        "\n".join(["Systems:", *(f"- {r.name}: {r.description}" for r in systems.values())]) + "\n"
     )
     for label, reports in tuning_half.items():
         if "distractors" in label:

@@ -137,9 +137,7 @@ def test_answering_with_the_default_never_imports_torch(
         "print(json.dumps(sorted(m for m in ('torch', 'sentence_transformers', 'transformers')"
         " if m in sys.modules)))\n"
     )
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"EMBEDDING_MODEL", "INDEX_DIR"}
-    } | {
+    env = {k: v for k, v in os.environ.items() if k not in {"EMBEDDING_MODEL", "INDEX_DIR"}} | {
         "KNOWLEDGE_DIR": str(tmp_path / "knowledge"),
         "INDEX_DIR": str(tmp_path / "index"),
         "DATA_DIR": str(tmp_path / "data"),

@@ -17,6 +17,7 @@ from bot.evaluation import (
     Outcome,
     Question,
     QuestionFileError,
+    SplitError,
     contains_phrase,
     evaluate,
     failures,
@@ -32,10 +33,11 @@ from bot.evaluation import (
     row_groups,
     share,
     summarise,
+    tuning_only,
 )
 from bot.knowledge import load_knowledge
 from bot.retrieval.chunks import Chunk, chunk_knowledge
-from bot.retrieval.search import Hit, SearchResult
+from bot.retrieval.search import Hit, SearchConfig, SearchResult
 from bot.retrieval.text import words
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -267,10 +269,41 @@ def questions(knowledge: tuple[dict[str, str], list[Chunk], dict[str, str]]) -> 
 
 
 def test_question_set_size_and_balance(questions: list[Question]) -> None:
-    assert len(questions) >= 120
+    assert len(questions) >= 250
     per_language = Counter(q.lang for q in questions)
     assert set(per_language) == {"en", "sv", "da"}
-    assert len(set(per_language.values())) == 1, per_language
+    assert max(per_language.values()) - min(per_language.values()) <= 2, per_language
+
+
+def test_the_report_half_is_large_and_has_every_kind_of_question(
+    questions: list[Question],
+) -> None:
+    report = [q for q in questions if q.split == "report"]
+    tuning = [q for q in questions if q.split == "tuning"]
+    assert len(report) >= 125
+    assert len(tuning) >= 125
+    fresh = [q for q in questions if q.id.startswith("f")]  # written for v0.2, before tuning
+    assert sum("informal" in q.tags for q in fresh) >= 40
+    assert sum("paraphrase" in q.tags for q in fresh) >= 40
+    assert sum(not q.answerable and "off-topic" not in q.tags for q in fresh) >= 30
+    assert sum("off-topic" in q.tags for q in fresh) >= 10
+    for tag in ("informal", "paraphrase", "off-topic", "unanswerable", "cross-lingual"):
+        assert sum(tag in q.tags for q in report) >= 8, tag
+    assert all(q.split == "tuning" for q in questions if q.id.startswith("q"))  # tuned in v0.1
+
+
+def test_tuning_code_is_refused_report_half_questions(questions: list[Question]) -> None:
+    from benchmarks import tune
+
+    report = [q for q in questions if q.split == "report"]
+    with pytest.raises(SplitError, match="never be tuned on"):
+        tuning_only(questions)
+    with pytest.raises(SplitError):
+        tune.score(None, report[:1], [np.zeros(3)], SearchConfig())  # type: ignore[arg-type]
+    chosen = tune.tuning_questions(QUESTIONS_FILE)
+    assert chosen
+    assert {q.split for q in chosen} == {"tuning"}
+    assert not {q.id for q in chosen} & {q.id for q in report}
 
 
 def test_question_set_coverage(
@@ -288,7 +321,8 @@ def test_question_set_coverage(
         assert any(not q.answerable and q.lang == lang for q in questions)
     used = {tag for q in questions for tag in q.tags}
     assert used == TAGS
-    assert len({q.q.casefold() for q in questions}) == len(questions) - 1  # "neo budget" en+da
+    texts = Counter(q.q.casefold() for q in questions)
+    assert [t for t, n in texts.items() if n > 1] == ["neo budget"]  # asked in en and da
 
 
 def test_every_answerable_question_has_a_phrase_in_its_document(
@@ -325,7 +359,11 @@ def test_no_question_copies_a_run_of_document_text(
 def test_questions_file_is_plain_yaml_with_ids_in_order() -> None:
     data = yaml.safe_load(QUESTIONS_FILE.read_text(encoding="utf-8"))
     ids = [entry["id"] for entry in data["questions"]]
-    assert ids == [f"q{n:03d}" for n in range(1, len(ids) + 1)]
+    old = [i for i in ids if i.startswith("q")]
+    fresh = [i for i in ids if i.startswith("f")]
+    assert old == [f"q{n:03d}" for n in range(1, len(old) + 1)]
+    assert fresh == [f"f{n:03d}" for n in range(1, len(fresh) + 1)]
+    assert ids == old + fresh
 
 
 # --- the pipeline on a toy searcher (no model) ------------------------------------------------

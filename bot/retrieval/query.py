@@ -108,6 +108,11 @@ class Vocabulary:
         df = min((self.document_frequency.get(s, 0) for s in stems(word)), default=0)
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
+    def term_weight(self, term: str) -> float:
+        """The same idf for an already stemmed BM25 term."""
+        df = self.document_frequency.get(term, 0)
+        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+
     def known(self, word: str) -> bool:
         return word in self.words or any(s in self.stems for s in stems(word))
 
