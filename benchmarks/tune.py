@@ -150,9 +150,8 @@ def main() -> int:
     ]
     print(f"{len(questions)} tuning questions; curated and documents-only indexes")
     base = SearchConfig()
-    print(
-        f"current defaults: {[str(s) for s in (score(x, questions, vectors, base) for x in searchers)]}"
-    )
+    for searcher in searchers:
+        print(f"current defaults: {score(searcher, questions, vectors, base)}")
     ranking = search_grid(
         searchers,
         questions,

@@ -26,7 +26,11 @@ def _service(settings: Settings, *, build_if_missing: bool, err: TextIO) -> Any:
 
     service = SearchService(settings)
     if service.load(build_if_missing=build_if_missing):
-        print(f"Built the index in {settings.index_dir} (it was missing).", file=err)
+        print(
+            f"Built the index in {settings.index_dir} (it was missing, or built with another "
+            "model or an older version).",
+            file=err,
+        )
     elif service.is_stale():
         print("The knowledge changed since the index was built; rebuilding it now.", file=err)
         report = service.rebuild()

@@ -215,7 +215,7 @@ def test_reindex_prints_counts(
     assert code == 0, err
     meta = json.loads((env / "tiny-index" / "current" / "meta.json").read_text(encoding="utf-8"))
     assert f"Indexed 1 documents as {meta['chunks']} chunks" in out
-    assert "bundled:all-MiniLM-L6-v2" in out
+    assert "bundled:multilingual-e5-small" in out
     assert "384 dimensions" in out
     assert err == ""
 

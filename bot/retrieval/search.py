@@ -167,6 +167,9 @@ class SearchConfig:
     max_unknown_share: float = 1.1  # > 1: off (it refused answerable cross-lingual questions)
     min_coverage: float = 0.2  # idf-weighted, over the top three passages together
     strong_dense: float = 0.84
+    # a question whose only known words are names is answered only above this cosine (a
+    # multilingual model rates "the weather in Gävle" close to the Gävle meeting)
+    name_only_dense: float = 0.9
     answer_types: bool = True
     # refuse when the best dense cosine is below this and no name the corpus knows is asked
     # about: the model's own "nothing here is about that" (0 = off)
@@ -191,6 +194,7 @@ PREVIOUS_CONFIG = SearchConfig(
     max_unknown_share=0.6,
     min_coverage=0.4,
     strong_dense=0.62,
+    name_only_dense=0.62,
     answer_types=True,
 )
 
@@ -455,7 +459,7 @@ class Searcher:
         ):
             return False  # mostly about things the corpus never mentions, naming none it does
         other = [w for w in analysed.unknown if w not in _ABOUT_THE_NAME]
-        if other and len(names) == len(analysed.words) and hits[0].dense < config.strong_dense:
+        if other and len(names) == len(analysed.words) and hits[0].dense < config.name_only_dense:
             return False  # only a name is understood: "the weather in Gävle"
         top = hits[:3]
         texts = [h.chunk.title + " " + h.chunk.text for h in top]

@@ -80,7 +80,8 @@ class SearchService:
         except IndexMismatchError as error:
             if not build_if_missing:
                 raise
-            log.warning("%s; rebuilding it now", error)
+            _ = self.embedder.dimension  # a model that cannot load is the error to report
+            log.info("%s; rebuilding it now", error)
             self.rebuild()
             return True
         self._knowledge = load_knowledge(self.settings.knowledge_dir)
