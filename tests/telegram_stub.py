@@ -212,6 +212,8 @@ def _td_execute(request: JSON) -> JSON:
 _td_execute({"@type": "setLogVerbosityLevel", "new_verbosity_level": 0})
 
 _PARSE_ERROR_PREFIX = "Can't parse entities: "
+#: TDLib's parseTextEntities answers "Text is too long" for longer input (measured, tdjson 1.8).
+TDLIB_MAX_TEXT = 65536
 # A bare "&" that starts no entity: Telegram keeps it, but it means the text was not escaped.
 _BARE_AMPERSAND = re.compile(r"&(?![A-Za-z][A-Za-z0-9]*;|#[0-9]+;|#[xX][0-9A-Fa-f]+;)")
 # TDLib's textEntityType -> the Bot API's MessageEntity (type, and the field that carries its
