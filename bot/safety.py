@@ -46,6 +46,7 @@ __all__ = [
     "Level",
     "SafetyAssessment",
     "assess",
+    "default_rules",
     "helplines_for",
     "load_rules",
 ]
@@ -310,9 +311,11 @@ class CrisisRules:
     professional: list[re.Pattern[str]]
 
 
-def load_rules(directory: Path = CRISIS_DIR) -> CrisisRules:
-    """Read and compile every `<lang>.yaml` in `directory`; a broken file raises
-    CrisisRulesError naming it, so a bad edit fails at start-up, not on a young person's message."""
+def load_rules(directory: Path | None = None) -> CrisisRules:
+    """Read and compile every `<lang>.yaml` in `directory` (default: the shipped CRISIS_DIR); a
+    broken file raises CrisisRulesError naming it, so a bad edit fails at start-up (and in
+    `brobygger doctor`), not on a young person's message."""
+    directory = directory if directory is not None else CRISIS_DIR
     paths = sorted(directory.glob("*.yaml"))
     if not paths:
         raise CrisisRulesError(f"no crisis phrase files (*.yaml) in {directory}")
@@ -359,8 +362,8 @@ def load_rules(directory: Path = CRISIS_DIR) -> CrisisRules:
 
 
 @cache
-def _default_rules() -> CrisisRules:
-    return load_rules(CRISIS_DIR)
+def default_rules() -> CrisisRules:
+    return load_rules()
 
 
 _WORD = re.compile(r"\w+")
@@ -416,7 +419,7 @@ def assess(text: str, rules: CrisisRules | None = None) -> SafetyAssessment:
     crisis. First-person speech inside quotation marks in a practitioner's question is a quote
     ("a participant said “I want to die”"), not the practitioner's own crisis.
     """
-    rules = rules or _default_rules()
+    rules = rules or default_rules()
     cleaned = _clean(text)
     forms = _forms(cleaned)
     if not any(forms):
