@@ -99,7 +99,6 @@ def build_application(
     (tests do); otherwise they are created in post_init and closed in post_shutdown."""
     default_rules()  # a broken crisis phrase file stops the bot here, before any message
 
-
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         if "services" not in app.bot_data:
             app.bot_data["services"] = await Services.create(settings)
