@@ -29,7 +29,8 @@ chat: setup
 	@test -e index/current || $(BIN)/brobygger reindex
 	$(BIN)/brobygger chat
 
-# Quick start (2): the whole test suite, then the linters and the type checker.
+# Quick start (2): the whole test suite, then the linters (Python and the Dockerfile) and the
+# type checker.
 test: setup pytest lint
 
 pytest: setup
@@ -39,6 +40,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check bot tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 format: setup
 	$(BIN)/ruff format bot tests benchmarks

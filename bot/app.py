@@ -20,6 +20,7 @@ from telegram.request import BaseRequest
 
 from bot.handlers import admin, errors, meetings, privacy, projects, questions, start, takeaways
 from bot.request import RetryingRequest
+from bot.safety import default_rules
 from bot.services.container import Services
 from bot.settings import Settings
 
@@ -96,6 +97,7 @@ def build_application(
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The application with all handlers. Pass `services` to share an already loaded model
     (tests do); otherwise they are created in post_init and closed in post_shutdown."""
+    default_rules()  # a broken crisis phrase file stops the bot here, before any message
 
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         if "services" not in app.bot_data:

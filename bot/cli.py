@@ -1,4 +1,6 @@
-"""`brobygger`: reindex, ask, chat, run, eval. Errors are one clear line and a non-zero exit."""
+"""`brobygger`: reindex, ask, chat, run, eval, doctor.
+
+Errors are one clear line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -186,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="run the Telegram bot (long polling, or webhook if WEBHOOK_URL)")
 
+    sub.add_parser(
+        "doctor",
+        help="check settings, knowledge, index, database and Telegram; exit 1 if one fails",
+    )
+
     evaluation = sub.add_parser("eval", help="measure retrieval quality against the baselines")
     evaluation.add_argument("--questions-file", default="benchmarks/data/questions.yaml")
     evaluation.add_argument("--output", default=None, help="also write the report (Markdown)")
@@ -222,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ask" and not 1 <= args.top_k <= 50:
         print("brobygger: error: --top-k must be between 1 and 50", file=sys.stderr)
         return 2
+    if args.command == "doctor":
+        from bot.doctor import doctor
+
+        return doctor(sys.stdout)  # reports bad settings as a check instead of failing on them
     try:
         settings = load_settings()
         setup_logging(settings.log_level, (settings.telegram_bot_token, settings.webhook_secret))

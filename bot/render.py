@@ -8,78 +8,55 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
+from babel import dates as babel_dates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.i18n import Translator, translate
+from bot.i18n import Translator
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TELEGRAM_LIMIT = 4096
-COUNTRY_NAMES = {
-    "en": {
-        "SE": "Sweden",
-        "DK": "Denmark",
-        "DE": "Germany",
-        "PL": "Poland",
-        "MT": "Malta",
-        "IT": "Italy",
-        "HR": "Croatia",
-        "RO": "Romania",
-        "SI": "Slovenia",
-        "LU": "Luxembourg",
-        "LT": "Lithuania",
-        "FI": "Finland",
-        "NO": "Norway",
-        "EE": "Estonia",
-        "LV": "Latvia",
-    },
-    "sv": {
-        "SE": "Sverige",
-        "DK": "Danmark",
-        "DE": "Tyskland",
-        "PL": "Polen",
-        "MT": "Malta",
-        "IT": "Italien",
-        "HR": "Kroatien",
-        "RO": "Rumänien",
-        "SI": "Slovenien",
-        "LU": "Luxemburg",
-        "LT": "Litauen",
-        "FI": "Finland",
-        "NO": "Norge",
-        "EE": "Estland",
-        "LV": "Lettland",
-    },
-    "da": {
-        "SE": "Sverige",
-        "DK": "Danmark",
-        "DE": "Tyskland",
-        "PL": "Polen",
-        "MT": "Malta",
-        "IT": "Italien",
-        "HR": "Kroatien",
-        "RO": "Rumænien",
-        "SI": "Slovenien",
-        "LU": "Luxembourg",
-        "LT": "Litauen",
-        "FI": "Finland",
-        "NO": "Norge",
-        "EE": "Estland",
-        "LV": "Letland",
-    },
-}
+#: The Babel (CLDR) locale for each UI language, when it is not the language code itself.
+#: English readers here are in Europe, so dates read "3 October 2026", not "October 3, 2026".
+BABEL_LOCALES = {"en": "en_150"}
+#: The countries of the knowledge base, by ISO 3166 code; any other code still gets its name.
+REGION_COUNTRIES = frozenset(
+    {"SE", "DK", "DE", "PL", "MT", "IT", "HR", "RO", "SI", "LU", "LT", "FI", "NO", "EE", "LV"}
+)
+
+
+@cache
+def babel_locale(lang: str) -> Locale:
+    """The CLDR locale for a UI language code; adding a language needs no table here."""
+    return Locale.parse(BABEL_LOCALES.get(lang, lang))
+
+
+def country_name(code: str, lang: str) -> str:
+    """ "SE" -> "Sweden" / "Sverige"; an unknown code is shown as given."""
+    return str(babel_locale(lang).territories.get(code.upper(), code))
+
+
+def language_name(code: str, lang: str) -> str:
+    """ "sv" -> "Swedish" in English, "svenska" in Swedish, "svensk" in Danish (CLDR's case)."""
+    return str(babel_locale(lang).languages.get(code, code))
 
 
 def format_date(value: date | datetime, lang: str) -> str:
-    """A date people read naturally in their language, e.g. 3 October 2026 / 3 oktober 2026."""
-    month = translate(lang, f"common.month_{value.month}")
-    return f"{value.day} {month} {value.year}"
+    """A date people read naturally in their language: 3 October 2026, 3 oktober 2026,
+    3. oktober 2026 (CLDR's long date format)."""
+    day = value.date() if isinstance(value, datetime) else value
+    return babel_dates.format_date(day, "long", locale=babel_locale(lang))
 
 
 def format_day_month(day: int, month: int, lang: str) -> str:
-    return f"{day} {translate(lang, f'common.month_{month}')}"
+    """A day of a month when the year is unknown: 3 October, 3 oktober, 3. oktober."""
+    # A leap year, so 29 February can be written too; the skeleton shows no year.
+    sample = date(2000, month, day)
+    return babel_dates.format_skeleton("MMMMd", sample, locale=babel_locale(lang))
 
 
 class Renderer:
@@ -94,7 +71,7 @@ class Renderer:
             undefined=StrictUndefined,
             keep_trailing_newline=False,
         )
-        self.env.filters["country"] = lambda code, lang: COUNTRY_NAMES.get(lang, {}).get(code, code)
+        self.env.filters["country"] = country_name
 
     def render(self, template: str, lang: str, **context: Any) -> str:
         t = Translator(lang)
@@ -103,6 +80,7 @@ class Renderer:
             lang=t.lang,
             fmt_date=lambda value: format_date(value, t.lang),
             fmt_day_month=lambda day, month: format_day_month(day, month, t.lang),
+            language_name=lambda code: language_name(code, t.lang),
             **context,
         )
         return re.sub(r"\n{3,}", "\n\n", text).strip()

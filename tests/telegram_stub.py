@@ -7,14 +7,15 @@ server speaks the real wire protocol (``/bot<token>/<method>``, form, multipart 
 bodies, Telegram-shaped JSON answers), so the bot under test runs unmodified with only
 ``base_url``/``base_file_url`` pointed here.
 
-The HTML parser is a port of tdlib's ``parse_html`` (td/telegram/MessageEntity.cpp), which is
-what the Bot API server runs, so error descriptions and byte offsets match Telegram's.
+HTML is parsed by TDLib itself (the PyPI package ``tdjson``, synchronous ``parseTextEntities``),
+which is what the Bot API server runs, so error descriptions and byte offsets are Telegram's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import itertools
 import json
 import mimetypes
@@ -24,9 +25,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
+import tdjson
 from aiohttp import web
 
 __all__ = [
@@ -184,12 +186,12 @@ _MEDIA_DEFAULT_MIME = {
 
 
 # --------------------------------------------------------------------------------------
-# HTML entity parsing (port of tdlib's parse_html)
+# HTML entity parsing: TDLib's own parser, through the tdjson bindings
 # --------------------------------------------------------------------------------------
 
 
 class EntityParseError(ValueError):
-    """Raised with tdlib's own wording, so the stub's 400s read exactly like Telegram's."""
+    """Raised with TDLib's own wording, so the stub's 400s read exactly like Telegram's."""
 
 
 def utf16_len(text: str) -> int:
@@ -197,385 +199,97 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-_HTML_TAGS = frozenset(
-    {
-        "a",
-        "b",
-        "strong",
-        "i",
-        "em",
-        "s",
-        "strike",
-        "del",
-        "u",
-        "ins",
-        "tg-spoiler",
-        "tg-emoji",
-        "tg-time",
-        "span",
-        "pre",
-        "code",
-        "blockquote",
-    }
-)
-# tdlib's is_space() includes NUL, which is how its loops stop at the end of the C string.
-_SPACE_BYTES = frozenset(b" \t\r\n\x00\x0b")
-_NAMED_ENTITIES = {b"lt": ord("<"), b"gt": ord(">"), b"amp": ord("&"), b"quot": ord('"')}
-# tdlib's sort_entities() tie-breaker, lower first.
-_ENTITY_PRIORITY = {
-    "blockquote": 0,
-    "expandable_blockquote": 0,
-    "pre": 11,
-    "code": 20,
-    "text_link": 49,
-    "text_mention": 49,
-    "bold": 90,
-    "italic": 91,
-    "underline": 92,
-    "strikethrough": 93,
-    "spoiler": 94,
-    "custom_emoji": 99,
+def _td_execute(request: JSON) -> JSON:
+    """A synchronous TDLib request (no client, no network): the parsers are pure functions."""
+    answer = tdjson.td_execute(json.dumps(request).encode("utf-8"))
+    if answer is None:
+        raise RuntimeError(f"TDLib gave no answer to {request['@type']}")
+    result: JSON = json.loads(answer)
+    return result
+
+
+# TDLib logs to stderr at verbosity 5 by default; the tests want a quiet parser.
+_td_execute({"@type": "setLogVerbosityLevel", "new_verbosity_level": 0})
+
+_PARSE_ERROR_PREFIX = "Can't parse entities: "
+#: TDLib's parseTextEntities answers "Text is too long" for longer input (measured, tdjson 1.8).
+TDLIB_MAX_TEXT = 65536
+# A bare "&" that starts no entity: Telegram keeps it, but it means the text was not escaped.
+_BARE_AMPERSAND = re.compile(r"&(?![A-Za-z][A-Za-z0-9]*;|#[0-9]+;|#[xX][0-9A-Fa-f]+;)")
+# TDLib's textEntityType -> the Bot API's MessageEntity (type, and the field that carries its
+# argument). textEntityTypeDateTime (<tg-time>) is accepted but not modelled, as before.
+_BOT_API_TYPES: dict[str, tuple[str, str | None, str | None]] = {
+    "textEntityTypeBold": ("bold", None, None),
+    "textEntityTypeItalic": ("italic", None, None),
+    "textEntityTypeUnderline": ("underline", None, None),
+    "textEntityTypeStrikethrough": ("strikethrough", None, None),
+    "textEntityTypeSpoiler": ("spoiler", None, None),
+    "textEntityTypeCode": ("code", None, None),
+    "textEntityTypePre": ("pre", None, None),
+    "textEntityTypePreCode": ("pre", "language", "language"),
+    "textEntityTypeTextUrl": ("text_link", "url", "url"),
+    "textEntityTypeMentionName": ("text_mention", "user_id", "user"),
+    "textEntityTypeCustomEmoji": ("custom_emoji", "custom_emoji_id", "custom_emoji_id"),
+    "textEntityTypeBlockQuote": ("blockquote", None, None),
+    "textEntityTypeExpandableBlockQuote": ("expandable_blockquote", None, None),
 }
-_TG_USER_LINK = re.compile(r"^tg://user\?id=(\d+)$", re.IGNORECASE)
-_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
-def _is_alpha(c: int) -> bool:
-    return ord("a") <= (c | 0x20) <= ord("z")
-
-
-def _is_digit(c: int) -> bool:
-    return ord("0") <= c <= ord("9")
-
-
-def _is_hex(c: int) -> bool:
-    return _is_digit(c) or ord("a") <= (c | 0x20) <= ord("f")
-
-
-def _decode_entity(data: bytes, pos: int) -> tuple[int, int]:
-    """Returns (code point, position after the entity); code point 0 means "keep the '&'"."""
-    size = len(data)
-
-    def at(k: int) -> int:
-        return data[k] if k < size else 0
-
-    end = pos + 1
-    code = 0
-    if at(pos + 1) == ord("#"):
-        end += 1
-        if at(pos + 2) == ord("x"):
-            end += 1
-            while _is_hex(at(end)) and end - pos < 12:
-                code = code * 16 + int(chr(at(end)), 16)
-                end += 1
-        else:
-            while _is_digit(at(end)) and end - pos < 12:
-                code = code * 10 + at(end) - ord("0")
-                end += 1
-        if code == 0 or code >= 0x10FFFF or end - pos >= 10:
-            return 0, pos
-    else:
-        while _is_alpha(at(end)):
-            end += 1
-        code = _NAMED_ENTITIES.get(data[pos + 1 : end], 0)
-        if code == 0:
-            return 0, pos
-    if at(end) == ord(";"):
-        end += 1
-    return code, end
-
-
-def _checked_link(url: str) -> str | None:
-    """Approximates tdlib's LinkManager::get_checked_link: links Telegram would drop → None."""
-    if not url or any(ch.isspace() for ch in url):
+def _bot_api_entity(entity: JSON) -> JSON | None:
+    kind = entity["type"]
+    known = _BOT_API_TYPES.get(kind["@type"])
+    if known is None:
         return None
-    match = _URL_SCHEME.match(url)
-    rest = url[match.end() :] if match else ""
-    if match and (rest.startswith("//") or match.group(1).lower() in {"tg", "ton", "mailto"}):
-        scheme = match.group(1).lower()
-        if scheme not in {"http", "https", "tg", "ton", "tonsite"}:
-            return None
-    else:
-        scheme = "http"
-        url = "http://" + url
-    if scheme in {"http", "https"}:
-        parts = urlsplit(url)
-        if not parts.hostname:
-            return None
-        if not parts.path:
-            parts = parts._replace(path="/")
-        return urlunsplit(parts)
-    return url
-
-
-@dataclass
-class _Entity:
-    type: str
-    offset: int
-    length: int
-    argument: str = ""
-
-
-@dataclass
-class _OpenTag:
-    name: str
-    argument: str
-    utf16_offset: int
-    byte_offset: int
-
-
-def _raw_parse_html(text: str, strict_ampersand: bool) -> tuple[str, list[_Entity]]:
-    data = text.encode("utf-8", "surrogatepass")
-    size = len(data)
-    if b"\x00" in data:
-        raise EntityParseError("Text must not contain null bytes")
-
-    def at(k: int) -> int:
-        return data[k] if k < size else 0
-
-    def skip_spaces(k: int) -> int:
-        while at(k) != 0 and at(k) in _SPACE_BYTES:
-            k += 1
-        return k
-
-    out = bytearray()
-    utf16_offset = 0
-    need_recheck_utf8 = False
-    entities: list[_Entity] = []
-    stack: list[_OpenTag] = []
-    i = 0
-    while i < size:
-        c = data[i]
-        if c == ord("&"):
-            code, end = _decode_entity(data, i)
-            if code:
-                utf16_offset += 2 if code > 0xFFFF else 1
-                if 0xD800 <= code <= 0xDFFF:
-                    need_recheck_utf8 = True
-                out += chr(code).encode("utf-8", "surrogatepass")
-                i = end
-                continue
-            if strict_ampersand:
-                raise EntityParseError(
-                    f'Unescaped "&" at byte offset {i} (stub strict mode: Telegram would keep '
-                    "it literally, but it means the text was not HTML-escaped)"
-                )
-        if c != ord("<"):
-            if c & 0xC0 != 0x80:  # first byte of a UTF-8 sequence
-                utf16_offset += 2 if c >= 0xF0 else 1
-            out.append(c)
-            i += 1
-            continue
-
-        begin = i
-        i += 1
-        if at(i) != ord("/"):
-            while at(i) not in _SPACE_BYTES and at(i) != ord(">"):
-                i += 1
-            if at(i) == 0:
-                raise EntityParseError(f"Unclosed start tag at byte offset {begin}")
-            tag = data[begin + 1 : i].lower().decode("utf-8", "replace")
-            if tag not in _HTML_TAGS:
-                raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {begin}')
-
-            argument = ""
-            while at(i) != ord(">"):
-                i = skip_spaces(i)
-                if at(i) == ord(">"):
-                    break
-                attr_begin = i
-                while at(i) not in _SPACE_BYTES and at(i) not in b"=>/\"'":
-                    i += 1
-                attr_name = data[attr_begin:i]
-                if not attr_name:
-                    raise EntityParseError(
-                        f'Empty attribute name in the tag "{tag}" at byte offset {begin}'
-                    )
-                i = skip_spaces(i)
-                if at(i) != ord("="):
-                    if at(i) == 0:
-                        raise EntityParseError(f'Unclosed start tag "{tag}" at byte offset {begin}')
-                    if tag == "blockquote" and attr_name == b"expandable":
-                        argument = "1"
-                    continue
-                i = skip_spaces(i + 1)
-                if at(i) == 0:
-                    raise EntityParseError(f'Unclosed start tag "{tag}" at byte offset {begin}')
-
-                if at(i) not in b"\"'":
-                    token_begin = i
-                    while _is_alpha(at(i)) or _is_digit(at(i)) or at(i) in (ord("."), ord("-")):
-                        i += 1
-                    value = data[token_begin:i].lower()
-                    if at(i) not in _SPACE_BYTES and at(i) != ord(">"):
-                        raise EntityParseError(
-                            f"Unexpected end of name token at byte offset {token_begin}"
-                        )
-                else:
-                    quote = at(i)
-                    i += 1
-                    buf = bytearray()
-                    while at(i) != quote and at(i) != 0:
-                        if at(i) == ord("&"):
-                            code, end = _decode_entity(data, i)
-                            if code:
-                                buf += chr(code).encode("utf-8", "surrogatepass")
-                                i = end
-                                continue
-                            if strict_ampersand:
-                                raise EntityParseError(
-                                    f'Unescaped "&" at byte offset {i} (stub strict mode: '
-                                    "Telegram would keep it literally, but it means the "
-                                    "attribute was not HTML-escaped)"
-                                )
-                        buf.append(at(i))
-                        i += 1
-                    if at(i) == quote:
-                        i += 1
-                    value = bytes(buf)
-                if at(i) == 0:
-                    raise EntityParseError(f"Unclosed start tag at byte offset {begin}")
-
-                decoded = value.decode("utf-8", "surrogatepass")
-                if tag == "a" and attr_name == b"href":
-                    argument = decoded
-                elif tag == "code" and attr_name == b"class" and decoded.startswith("language-"):
-                    argument = decoded[len("language-") :]
-                elif tag == "span" and attr_name == b"class" and decoded.startswith("tg-"):
-                    argument = decoded[len("tg-") :]
-                elif (tag == "tg-emoji" and attr_name == b"emoji-id") or (
-                    tag == "tg-time" and attr_name == b"format"
-                ):
-                    argument = decoded
-                elif tag == "blockquote" and attr_name == b"expandable":
-                    argument = "1"
-
-            if tag == "span" and argument != "spoiler":
-                raise EntityParseError(
-                    f'Tag "span" must have class "tg-spoiler" at byte offset {begin}'
-                )
-            stack.append(_OpenTag(tag, argument, utf16_offset, len(out)))
-            i += 1  # past '>'
-            continue
-
-        # an end tag
-        if not stack:
-            raise EntityParseError(f"Unexpected end tag at byte offset {begin}")
-        while at(i) not in _SPACE_BYTES and at(i) != ord(">"):
-            i += 1
-        end_tag = data[begin + 2 : i].lower().decode("utf-8", "replace")
-        i = skip_spaces(i)
-        if at(i) != ord(">"):
-            raise EntityParseError(f"Unclosed end tag at byte offset {begin}")
-        top = stack[-1]
-        if end_tag and end_tag != top.name:
-            raise EntityParseError(
-                f'Unmatched end tag at byte offset {begin}, expected "</{top.name}>", '
-                f'found "</{end_tag}>"'
-            )
-        if utf16_offset > top.utf16_offset:
-            _close_entity(entities, top, utf16_offset, bytes(out[top.byte_offset :]))
-        stack.pop()
-        i += 1  # past '>'
-
-    if stack:
-        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].name}"')
-    try:
-        plain = bytes(out).decode("utf-8")
-    except UnicodeDecodeError:
-        if not need_recheck_utf8:
-            raise
-        raise EntityParseError(
-            "Text contains invalid Unicode characters after decoding HTML entities, check for "
-            "unmatched surrogate code units"
-        ) from None
-    for entity in entities:
-        if entity.type == "code":
-            entity.argument = ""
-    entities.sort(key=lambda e: (e.offset, -e.length, _ENTITY_PRIORITY.get(e.type, 50)))
-    return plain, entities
-
-
-def _close_entity(entities: list[_Entity], top: _OpenTag, end: int, inner: bytes) -> None:
-    offset, length, tag, arg = top.utf16_offset, end - top.utf16_offset, top.name, top.argument
-    simple = {
-        "i": "italic",
-        "em": "italic",
-        "b": "bold",
-        "strong": "bold",
-        "s": "strikethrough",
-        "strike": "strikethrough",
-        "del": "strikethrough",
-        "u": "underline",
-        "ins": "underline",
-        "tg-spoiler": "spoiler",
-        "span": "spoiler",
-    }
-    if tag in simple:
-        entities.append(_Entity(simple[tag], offset, length))
-    elif tag == "tg-emoji":
-        if not arg.isdigit() or int(arg) == 0 or str(int(arg)) != arg:
-            raise EntityParseError("Invalid custom emoji identifier specified")
-        entities.append(_Entity("custom_emoji", offset, length, arg))
-    elif tag == "tg-time":
-        pass  # accepted by Telegram; the date entity is not modelled here
-    elif tag == "a":
-        url = arg or inner.decode("utf-8", "replace")
-        user = _TG_USER_LINK.match(url)
-        if user:
-            entities.append(_Entity("text_mention", offset, length, user.group(1)))
-        else:
-            checked = _checked_link(url)
-            if checked:
-                entities.append(_Entity("text_link", offset, length, checked))
-    elif tag == "pre":
-        last = entities[-1] if entities else None
-        if (
-            last is not None
-            and last.type == "code"
-            and (last.offset, last.length) == (offset, length)
-            and last.argument
-        ):
-            last.type = "pre"  # <code class="language-x"> directly inside <pre>
-        else:
-            entities.append(_Entity("pre", offset, length))
-    elif tag == "code":
-        last = entities[-1] if entities else None
-        if (
-            last is not None
-            and last.type == "pre"
-            and (last.offset, last.length) == (offset, length)
-            and arg
-        ):
-            last.argument = arg  # <pre> directly inside <code class="language-x">
-        else:
-            entities.append(_Entity("code", offset, length, arg))
-    elif tag == "blockquote":
-        entities.append(_Entity("expandable_blockquote" if arg else "blockquote", offset, length))
-
-
-def _entity_json(entity: _Entity) -> JSON:
-    result: JSON = {"type": entity.type, "offset": entity.offset, "length": entity.length}
-    if entity.type == "pre" and entity.argument:
-        result["language"] = entity.argument
-    elif entity.type == "text_link":
-        result["url"] = entity.argument
-    elif entity.type == "custom_emoji":
-        result["custom_emoji_id"] = entity.argument
-    elif entity.type == "text_mention":
-        result["user"] = {"id": int(entity.argument), "is_bot": False, "first_name": ""}
+    name, td_field, bot_field = known
+    result: JSON = {"type": name, "offset": entity["offset"], "length": entity["length"]}
+    if td_field is not None and bot_field is not None:
+        value = kind[td_field]
+        if bot_field == "user":
+            result["user"] = {"id": int(value), "is_bot": False, "first_name": ""}
+        elif value:
+            result[bot_field] = value
     return result
 
 
 def parse_html(text: str, *, strict_ampersand: bool = False) -> tuple[str, list[JSON]]:
-    """Decode Telegram-flavoured HTML into (plain text, Bot API entities) or raise.
+    """Decode Telegram HTML into (plain text, Bot API entities) with TDLib, or raise.
 
-    Exposed so formatting code can be unit-tested against Telegram's rules without a bot.
-    ``strict_ampersand`` additionally rejects a bare "&" that is not an entity; Telegram keeps
-    such an "&" literally, but it is a sign the text was not escaped.
+    This is ``parseTextEntities`` with ``textParseModeHTML``, the code the Bot API server runs,
+    so what it refuses Telegram refuses, in the same words. Exposed so formatting code can be
+    unit-tested against Telegram's rules without a bot. ``strict_ampersand`` is the stub's own
+    extra: it rejects a bare "&" that is not an entity; Telegram keeps such an "&" literally,
+    but it is a sign the text was not escaped.
     """
-    plain, entities = _raw_parse_html(text, strict_ampersand)
-    return plain, [_entity_json(e) for e in entities]
+    if strict_ampersand:
+        bare = _BARE_AMPERSAND.search(text)
+        if bare is not None:
+            offset = len(text[: bare.start()].encode("utf-8"))
+            raise EntityParseError(f'Unescaped "&" at byte offset {offset} (stub strict mode)')
+    parsed = _td_execute(
+        {
+            "@type": "parseTextEntities",
+            "text": text,
+            "parse_mode": {"@type": "textParseModeHTML"},
+        }
+    )
+    if parsed["@type"] == "error":
+        message = str(parsed["message"])
+        raise EntityParseError(message.removeprefix(_PARSE_ERROR_PREFIX))
+    entities = [_bot_api_entity(entity) for entity in parsed["entities"]]
+    return str(parsed["text"]), [entity for entity in entities if entity is not None]
+
+
+def _checked_link(url: str) -> str | None:
+    """TDLib's check of a link (LinkManager::get_checked_link, as used for <a href>): the
+    normalised link, or None where Telegram would drop it."""
+    if not url:
+        return None
+    try:
+        _, entities = parse_html(f'<a href="{html.escape(url, quote=True)}">x</a>')
+    except EntityParseError:
+        return None
+    links = [entity["url"] for entity in entities if entity["type"] == "text_link"]
+    return str(links[0]) if links else None
 
 
 _TRIM_CHARS = " \t\r\n"

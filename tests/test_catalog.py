@@ -325,7 +325,7 @@ def test_original_swedish_wording_only_for_other_languages(kb: KnowledgeBase) ->
 
 def test_takeaways_render_dates_without_a_year(kb: KnowledgeBase, renderer: Renderer) -> None:
     html = renderer.render("takeaways", "da", view=browse_takeaways(kb, "da"))
-    assert "3 oktober (året står ikke i kilden)" in html
+    assert "3. oktober (året står ikke i kilden)" in html
     assert "<blockquote>Den oprindelige ordlyd (svensk):" in html
     assert "Arbetet med UVAS gruppen kräver samverkan" in html
     swedish = renderer.render("takeaways", "sv", view=browse_takeaways(kb, "sv"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import signal
 import string
+from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +15,15 @@ import pytest
 from bot.handlers.start import ADMIN_COMMANDS, USER_COMMANDS
 from bot.i18n import catalog
 from bot.knowledge.models import LANGUAGES
-from bot.render import TELEGRAM_LIMIT, Renderer, split_html
+from bot.render import (
+    TELEGRAM_LIMIT,
+    Renderer,
+    country_name,
+    format_date,
+    format_day_month,
+    language_name,
+    split_html,
+)
 from bot.safety import helplines_for
 from bot.services.answers import Passage, Segment
 from tests.telegram_stub import parse_html, utf16_len
@@ -293,3 +302,36 @@ def test_templates_render_in_every_language(renderer: Renderer, lang: str) -> No
         parse_html(html, strict_ampersand=True)
         if lang != "en":
             assert html != renderer.render(template, "en", **context), f"{name} not translated"
+
+
+@pytest.mark.parametrize(
+    ("lang", "full", "day_month"),
+    [
+        ("en", "3 October 2026", "29 February"),
+        ("sv", "3 oktober 2026", "29 februari"),
+        ("da", "3. oktober 2026", "29. februar"),
+        # CLDR knows languages the bot does not speak yet: adding one needs no month table.
+        ("fi", "3. lokakuuta 2026", "29. helmikuuta"),
+    ],
+)
+def test_dates_read_naturally_in_each_language(lang: str, full: str, day_month: str) -> None:
+    assert format_date(date(2026, 10, 3), lang) == full
+    assert format_date(datetime(2026, 10, 3, 23, 30), lang) == full
+    assert format_day_month(29, 2, lang) == day_month
+
+
+@pytest.mark.parametrize(
+    ("lang", "sweden", "romania", "swedish"),
+    [
+        ("en", "Sweden", "Romania", "Swedish"),
+        ("sv", "Sverige", "Rumänien", "svenska"),
+        ("da", "Sverige", "Rumænien", "svensk"),
+        ("de", "Schweden", "Rumänien", "Schwedisch"),
+    ],
+)
+def test_country_and_language_names_come_from_cldr(
+    lang: str, sweden: str, romania: str, swedish: str
+) -> None:
+    assert (country_name("SE", lang), country_name("RO", lang)) == (sweden, romania)
+    assert language_name("sv", lang) == swedish
+    assert country_name("XX", lang) == "XX"  # an unknown code is shown as written

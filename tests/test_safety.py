@@ -5,16 +5,23 @@ Each case is labelled so that a failure names the situation that regressed, not 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+from bot.knowledge.models import LANGUAGES
 from bot.safety import (
+    CRISIS_DIR,
     HELPLINES,
     Concern,
+    CrisisRulesError,
     Helpline,
     Level,
     SafetyAssessment,
     assess,
     helplines_for,
+    load_rules,
 )
 
 S, H, V = Concern.SUICIDE, Concern.SELF_HARM, Concern.VIOLENCE_AT_HOME
@@ -237,3 +244,67 @@ def test_every_helpline_explains_itself_in_each_language(line: Helpline) -> None
 def test_helplines_for_returns_a_copy() -> None:
     helplines_for("en").clear()
     assert set(helplines_for("en")) == {"SE", "DK"}
+
+
+# ---- the phrases are data: one file per language, read by the engine ------------------------
+
+FINNISH = """\
+language: fi
+words:
+  ADV:
+    any_number_of: [vaan, todella]
+person:
+  I:
+    writer: [mina]
+    someone_else: [han, he]
+guards:
+  figurative_prepositions: []
+about_a_person:
+  suicide:
+    - '<I> <ADV>haluan kuolla<LITERAL>'
+themes:
+  suicide:
+    - '\\w*itsemurh\\w*'
+personal:
+  - 'mina|minun|minua'
+professional:
+  - 'nuoret|nuorille|hankkeet'
+"""
+
+
+def test_a_language_is_added_by_adding_a_file(tmp_path: Path) -> None:
+    for existing in CRISIS_DIR.glob("*.yaml"):
+        (tmp_path / existing.name).write_text(existing.read_text(encoding="utf-8"), "utf-8")
+    (tmp_path / "fi.yaml").write_text(FINNISH, encoding="utf-8")
+    rules = load_rules(tmp_path)
+    assert rules.languages == ("da", "en", "fi", "sv")
+    assert assess("mina vaan haluan kuolla", rules) == SafetyAssessment(
+        Level.CRISIS, frozenset({S})
+    )
+    assert assess("hankkeet itsemurhien ehkäisyyn nuorille", rules).level is Level.TOPIC
+    # the other languages still work alongside, with guards pooled from every file
+    assert assess("I want to die of embarrassment", rules).level is Level.NONE
+    assert assess("jag vill dö", rules).level is Level.CRISIS
+
+
+def test_the_shipped_files_cover_the_bots_languages() -> None:
+    assert set(load_rules().languages) == set(LANGUAGES)
+    assert {path.stem for path in CRISIS_DIR.glob("*.yaml")} == set(LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("about_a_person:\n  suicide:\n    - '<NOPE> die'\n", "unknown word list <NOPE>"),
+        ("about_a_person:\n  sadness:\n    - 'so sad'\n", "unknown concern 'sadness'"),
+        ("themes:\n  suicide:\n    - '(?:unclosed'\n", "themes.suicide"),
+        ("words:\n  ADV:\n    some_of: [a, b]\n", "words.ADV"),
+        ("personal: 'not a list'\n", "personal"),
+        ("about_a_person: [\n", "not valid YAML"),
+    ],
+)
+def test_a_broken_phrase_file_is_named_at_start_up(tmp_path: Path, text: str, named: str) -> None:
+    (tmp_path / "xx.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(CrisisRulesError, match=re.escape(named)) as caught:
+        load_rules(tmp_path)
+    assert "xx.yaml" in str(caught.value)

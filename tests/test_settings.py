@@ -175,3 +175,36 @@ def test_secrets_are_not_in_the_repr() -> None:
     assert TOKEN.split(":")[1] not in shown
     assert "very-secret-value" not in shown
     assert "Europe/Stockholm" in shown  # the repr is still useful
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QUESTIONS_PER_MINUTE": "x"}, "QUESTIONS_PER_MINUTE must be a whole number, got 'x'"),
+        ({"QUESTIONS_PER_MINUTE": "0"}, "QUESTIONS_PER_MINUTE must be at least 1, got 0"),
+        ({"MAX_UPLOAD_BYTES": "10"}, "MAX_UPLOAD_BYTES must be at least 1024, got 10"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE is not a known time zone: 'Mars/Olympus'"),
+        ({"WEBHOOK_URL": "https://x.org/h"}, "WEBHOOK_SECRET must be set when WEBHOOK_URL is set"),
+    ],
+)
+def test_the_message_says_how_to_fix_it(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(env)
+    assert str(caught.value) == message
+
+
+def test_the_process_environment_is_read_over_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=WARNING\nTIMEZONE=Europe/Oslo\n", encoding="utf-8")
+    monkeypatch.setenv("LOG_LEVEL", "error")
+    monkeypatch.setenv("QUESTIONS_PER_MINUTE", " 25 ")
+    settings = load_settings()
+    assert (settings.log_level, settings.timezone) == ("ERROR", "Europe/Oslo")
+    assert settings.questions_per_minute == 25
+
+
+def test_a_rejected_secret_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load({"WEBHOOK_URL": "https://x.org/h", "WEBHOOK_SECRET": "top secret!"})
+    assert "top secret" not in str(caught.value)

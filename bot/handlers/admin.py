@@ -25,7 +25,7 @@ from bot.errors import BrobyggerError
 from bot.handlers.common import NO_PREVIEW, Context, Who, get_services, send, who
 from bot.i18n import translate
 from bot.knowledge.models import LANGUAGES
-from bot.render import split_html
+from bot.render import language_name, split_html
 from bot.services import uploads
 from bot.services.container import Services
 from bot.services.search import ReindexReport
@@ -321,9 +321,7 @@ async def upload_document(update: Update, context: Context) -> None:
         chunks=result.meta.chunks,
         seconds=_seconds(result.seconds, me.lang),
         other_languages=[
-            translate(me.lang, f"common.language_name_{code}")
-            for code in LANGUAGES
-            if code != document.language
+            language_name(code, me.lang) for code in LANGUAGES if code != document.language
         ],
     )
 

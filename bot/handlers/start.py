@@ -21,6 +21,7 @@ from bot.handlers.common import (
 )
 from bot.i18n import translate, user_language
 from bot.knowledge.models import LANGUAGES
+from bot.render import language_name
 
 USER_COMMANDS = (
     "projects",
@@ -37,12 +38,7 @@ ROLES = ("practitioner", "young")
 
 
 def _language_buttons(lang: str) -> list[list[tuple[str, str]]]:
-    return [
-        [
-            (translate(code, f"common.language_name_{code}").capitalize(), f"lang:{code}")
-            for code in LANGUAGES
-        ]
-    ]
+    return [[(language_name(code, code).capitalize(), f"lang:{code}") for code in LANGUAGES]]
 
 
 def _role_buttons(lang: str) -> list[list[tuple[str, str]]]:

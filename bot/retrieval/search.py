@@ -3,7 +3,6 @@ weights chosen by measurement (`brobygger eval`), and a "no good answer" decisio
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -11,113 +10,10 @@ import numpy as np
 from bot.retrieval.answer_types import answers_kinds, asked_types
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Vectors
+from bot.retrieval.language import detect_language as detect_language  # re-exported
 from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary
 from bot.retrieval.store import LoadedIndex
-from bot.retrieval.text import sentences, stems, terms, words
-
-_LANG_MARKERS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        [
-            "the",
-            "what",
-            "when",
-            "where",
-            "who",
-            "which",
-            "how",
-            "is",
-            "are",
-            "does",
-            "do",
-            "was",
-            "of",
-            "and",
-            "for",
-            "about",
-            "project",
-            "projects",
-            "meeting",
-            "budget",
-            "there",
-            "any",
-        ]
-    ),
-    "sv": frozenset(
-        [
-            "och",
-            "vad",
-            "när",
-            "var",
-            "vem",
-            "vilka",
-            "vilken",
-            "hur",
-            "är",
-            "finns",
-            "det",
-            "om",
-            "för",
-            "att",
-            "som",
-            "med",
-            "projektet",
-            "mötet",
-            "konferensen",
-            "unga",
-            "jag",
-            "inte",
-            "kan",
-        ]
-    ),
-    "da": frozenset(
-        [
-            "og",
-            "hvad",
-            "hvornår",
-            "hvor",
-            "hvem",
-            "hvilke",
-            "hvilken",
-            "hvordan",
-            "er",
-            "findes",
-            "det",
-            "om",
-            "for",
-            "at",
-            "som",
-            "med",
-            "projektet",
-            "mødet",
-            "konferencen",
-            "unge",
-            "jeg",
-            "ikke",
-            "kan",
-            "budgettet",
-        ]
-    ),
-}
-
-
-def detect_language(text: str, default: str = "en") -> str:
-    """A cheap guess good enough to pick reply language and summaries: function words, and
-    Danish/Swedish letters as one vote per word (a Swedish place name in an English question
-    does not make it Swedish)."""
-    tokens = words(text)
-    scores = {lang: sum(t in markers for t in tokens) for lang, markers in _LANG_MARKERS.items()}
-    for token in tokens:
-        if re.search(r"[æø]", token):
-            scores["da"] += 1
-        elif re.search(r"[äö]", token):
-            scores["sv"] += 1
-    best = max(scores, key=lambda lang: scores[lang])
-    if scores[best] == 0:
-        return default
-    ranked = sorted(scores.values(), reverse=True)
-    if ranked[0] == ranked[1]:  # sv/da share many words; å alone does not decide either
-        return default if scores.get(default) == ranked[0] else best
-    return best
+from bot.retrieval.text import sentences, stems, terms
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

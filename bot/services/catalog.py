@@ -14,6 +14,7 @@ from datetime import date
 from typing import Generic, TypeVar
 
 from bot.knowledge.models import (
+    LANGUAGES,
     FuzzyDate,
     KnowledgeBase,
     Partner,
@@ -22,7 +23,7 @@ from bot.knowledge.models import (
     Takeaway,
     pick,
 )
-from bot.render import COUNTRY_NAMES
+from bot.render import REGION_COUNTRIES, country_name
 from bot.retrieval.text import STOPWORDS, normalise, sentences, stems, words
 
 PROJECTS_PER_PAGE = 5
@@ -46,7 +47,7 @@ GENERIC_WORDS = frozenset(
 )
 #: Letters that Unicode does not decompose but people still type without the accent.
 _LETTER_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "ł": "l", "œ": "oe"})
-COUNTRY_CODES = frozenset(COUNTRY_NAMES["en"])
+COUNTRY_CODES = REGION_COUNTRIES
 
 T = TypeVar("T")
 
@@ -144,9 +145,8 @@ class _Searchable:
 
 def _country_words(code: str) -> Iterable[str]:
     yield code
-    for names in COUNTRY_NAMES.values():
-        if code in names:
-            yield names[code]
+    for lang in LANGUAGES:
+        yield country_name(code, lang)
 
 
 def _searchable(project: Project, kb: KnowledgeBase) -> _Searchable:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 
 from bot.knowledge.models import KnowledgeBase, Meeting, pick
-from bot.render import COUNTRY_NAMES
+from bot.render import country_name
 from bot.retrieval.text import sentences
 from bot.storage import Storage
 
@@ -259,7 +259,7 @@ class MeetingService:
             part
             for part in (
                 meeting.place,
-                COUNTRY_NAMES.get(lang, {}).get(meeting.country or "", meeting.country),
+                country_name(meeting.country, lang) if meeting.country else None,
             )
             if part
         )

@@ -22,7 +22,7 @@ from bot.errors import BrobyggerError
 from bot.knowledge.loader import check_document, load_knowledge
 from bot.knowledge.models import LANGUAGES, Document, Problem
 from bot.retrieval.chunks import Chunk
-from bot.retrieval.search import detect_language
+from bot.retrieval.language import detect_language
 
 ALLOWED_SUFFIXES = (".md", ".txt")
 MAX_ID_CHARS = 64

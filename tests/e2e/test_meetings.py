@@ -36,7 +36,7 @@ NONE_UPCOMING = {
 YEAR_UNKNOWN = {
     "en": "3 October (year not given in the source)",
     "sv": "3 oktober (året anges inte i källan)",
-    "da": "3 oktober (året står ikke i kilden)",
+    "da": "3. oktober (året står ikke i kilden)",
 }
 DATE_UNKNOWN = {
     "en": "date not given in the source",
@@ -287,7 +287,7 @@ async def test_reminder_comes_in_the_users_language(bot_factory: BotFactory) -> 
         bot.set_now(BEFORE)
         await bot.say(422, "/start", language_code="da")  # stores Danish as the language
         _, confirmation = await subscribe(bot, 422, "da")
-        assert "13 marts 2031 kl. 09:00" in (confirmation.text or "")
+        assert "13. marts 2031 kl. 09:00" in (confirmation.text or "")
         bot.set_now(DUE)
         await sweep(bot)
         [reminder] = reminders_in(bot.stub, 422, "da")

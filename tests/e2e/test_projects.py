@@ -41,7 +41,7 @@ OUTDATED = {
 NEO_PERIOD = {
     "en": "3 September 2012 – 31 December 2014",
     "sv": "3 september 2012 – 31 december 2014",
-    "da": "3 september 2012 – 31 december 2014",
+    "da": "3. september 2012 – 31. december 2014",
 }
 NEO_AIM = {"en": "brought together NGOs", "sv": "förde samman NGO:er", "da": "samlede NGO'er"}
 SOURCE_NOTE = {"en": "The source is written in Danish", "sv": "Källan är skriven på danska"}

@@ -34,7 +34,7 @@ LATER_TAKEAWAY = {
 DATE = {
     "en": "3 October (year not given in the source)",
     "sv": "3 oktober (året anges inte i källan)",
-    "da": "3 oktober (året står ikke i kilden)",
+    "da": "3. oktober (året står ikke i kilden)",
 }
 ORIGINAL = {"en": "Original wording (Swedish):", "da": "Den oprindelige ordlyd (svensk):"}
 NEXT = {"en": "Next ▶", "sv": "Nästa ▶", "da": "Næste ▶"}
