@@ -49,6 +49,7 @@ class Settings:
     unanswered_retention_days: int = 30
     max_upload_bytes: int = 512_000
     approximate_index_above: int = 50_000
+    conversation_ttl_minutes: int = 15
 
     @property
     def tz(self) -> ZoneInfo:
@@ -177,4 +178,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         unanswered_retention_days=_int(env, "UNANSWERED_RETENTION_DAYS", 30, minimum=1),
         max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 512_000, minimum=1024),
         approximate_index_above=_int(env, "APPROXIMATE_INDEX_ABOVE", 50_000, minimum=1),
+        conversation_ttl_minutes=_int(env, "CONVERSATION_TTL_MINUTES", 15, minimum=1),
     )
