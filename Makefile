@@ -45,7 +45,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 eval: setup
-	$(BIN)/brobygger eval --output docs/eval.md
+	$(BIN)/brobygger eval --output docs/eval.md --benchmarks docs/benchmarks.md
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

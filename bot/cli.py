@@ -135,9 +135,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from bot.evaluation import run_evaluation
+    from bot.evaluation_dialogues import run_conversation_evaluation
 
     service = _service(settings, build_if_missing=True, err=sys.stderr)
-    return run_evaluation(service, Path(args.questions_file), output=args.output)
+    status = run_evaluation(service, Path(args.questions_file), output=args.output)
+    if args.dialogues_file:  # conversations and reply lengths: their own section of each file
+        outputs = [Path(p) for p in (args.output, args.benchmarks) if p]
+        run_conversation_evaluation(
+            service, Path(args.dialogues_file), Path(args.questions_file), outputs=outputs
+        )
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = sub.add_parser("eval", help="measure retrieval quality against the baselines")
     evaluation.add_argument("--questions-file", default="benchmarks/data/questions.yaml")
     evaluation.add_argument("--output", default=None, help="also write the report (Markdown)")
+    evaluation.add_argument(
+        "--dialogues-file",
+        default="benchmarks/data/dialogues.yaml",
+        help="two-turn dialogues for the conversation figures ('' to skip them)",
+    )
+    evaluation.add_argument(
+        "--benchmarks",
+        default=None,
+        metavar="FILE",
+        help="also write the conversation figures into FILE's conversation section",
+    )
     return parser
 
 
