@@ -408,9 +408,9 @@ def choose_lead(
     other question gets its best-covering sentence; when all it names is the title ("What is
     NEO?", "Tell me about the NEO project"), the first real sentence that names it."""
     wanted = [w for w in content_words(question) if w not in ASKING]
-    if not wanted or not passages:
-        return None
     kinds = value_kinds(question)
+    if not passages or not (wanted or kinds):  # "när var det?" still asks for a date
+        return None
     exact = bool(kinds & set(PRECISE))  # only an exact kind requires its value
     document = passages[0].document_id
     best: tuple[tuple[int, ...], Lead] | None = None
