@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -153,7 +153,9 @@ class TopicLexicon:
     """What the decision needs from the served index and the knowledge: which words the corpus
     knows, which words are names, and per document the words and stems of everything indexed
     from it (passages, summaries and catalog cards in every language, so a Danish follow-up
-    meets a Swedish document through its Danish summary). Built once per index build.
+    meets a Swedish document through its Danish summary). One per index build; a document's
+    words are stemmed the first time a conversation touches it, so a large corpus costs
+    nothing up front.
 
     Names are the search vocabulary's (words the prose nearly always capitalises) plus the
     catalog's own: project names, meeting places and one-word partner names, so "NEO" is a
@@ -164,33 +166,37 @@ class TopicLexicon:
         self.index = searcher.index
         self.vocabulary = searcher.vocabulary
         self._analyse = searcher.analyser(searcher.config).analyse
-        words_by_document: dict[str, set[str]] = {}
-        stems_by_document: dict[str, set[str]] = {}
-        for chunk in searcher.index.chunks:
-            text = chunk.title + " " + chunk.text
-            words_by_document.setdefault(chunk.document, set()).update(words(text))
-            stems_by_document.setdefault(chunk.document, set()).update(terms(text))
-        self.document_words = {d: frozenset(w) for d, w in words_by_document.items()}
-        self.document_stems = {d: frozenset(s) for d, s in stems_by_document.items()}
-        catalog_names: set[str] = set()
+        self._chunks: dict[str, list[int]] = {}
+        for position, chunk in enumerate(searcher.index.chunks):
+            self._chunks.setdefault(chunk.document, []).append(position)
+        self._words: dict[str, frozenset[str]] = {}
+        self._stems: dict[str, frozenset[str]] = {}
+        names: set[str] = set()
         for project in kb.projects.values():
             if project.kind != "working-group":  # their names are descriptions
-                catalog_names.update(words(project.name))
-                catalog_names.update(words(project.id))
-            catalog_names.update(
+                names.update(words(project.name))
+                names.update(words(project.id))
+            names.update(
                 w for p in project.partners for w in words(p.name) if len(words(p.name)) == 1
             )
         for meeting in kb.meetings.values():
             if meeting.place:
-                catalog_names.update(words(meeting.place))
-        common = len(self.document_words) / 2  # in most documents: a theme, not a name
-        self.catalog_names = frozenset(
-            w
-            for w in catalog_names
-            if w not in STOPWORDS
-            and not is_facet(w)
-            and sum(w in found for found in self.document_words.values()) <= common
-        )
+                names.update(words(meeting.place))
+        self.catalog_names = frozenset(w for w in names if w not in STOPWORDS and not is_facet(w))
+
+    def _texts(self, document: str) -> Iterable[str]:
+        chunks = self.index.chunks
+        return (chunks[i].title + " " + chunks[i].text for i in self._chunks.get(document, []))
+
+    def document_words(self, document: str) -> frozenset[str]:
+        if document not in self._words:
+            self._words[document] = frozenset(w for t in self._texts(document) for w in words(t))
+        return self._words[document]
+
+    def document_stems(self, document: str) -> frozenset[str]:
+        if document not in self._stems:
+            self._stems[document] = frozenset(s for t in self._texts(document) for s in terms(t))
+        return self._stems[document]
 
     def names(self, question_words: Iterable[str]) -> list[str]:
         """The words of a question that name something (never a facet: "Mål" is capitalised
@@ -206,16 +212,15 @@ class TopicLexicon:
         return self._analyse(question).unknown
 
     def named_in(self, name: str, documents: Iterable[str]) -> bool:
-        return any(name in self.document_words.get(d, frozenset()) for d in documents)
+        return any(name in self.document_words(d) for d in documents)
 
     def in_documents(self, word: str, documents: Iterable[str]) -> bool:
         found = set(stems(word))
-        return any(found & self.document_stems.get(document, frozenset()) for document in documents)
+        return any(found & self.document_stems(d) for d in documents)
 
     def elsewhere(self, word: str, documents: Iterable[str]) -> bool:
-        skip = set(documents)
-        found = set(stems(word))
-        return any(found & s for d, s in self.document_stems.items() if d not in skip)
+        """The corpus uses the word, but not in `documents`: another document does."""
+        return self.vocabulary.known(word) and not self.in_documents(word, documents)
 
 
 def decide(
@@ -396,10 +401,3 @@ def topic_of(plan: Plan, result: SearchResult, kb: KnowledgeBase, lexicon: Topic
         parts = [document.title]
     anchor = " ".join(dict.fromkeys(parts))
     return Topic((first,), tuple(projects), tuple(meetings), names, anchor)
-
-
-def topic_names(topic: Topic | None, kb: KnowledgeBase) -> Mapping[str, str]:
-    """Project id -> name for the projects of a topic (suggestions use them)."""
-    if topic is None:
-        return {}
-    return {p: kb.projects[p].name for p in topic.projects if p in kb.projects}
