@@ -47,7 +47,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 eval: setup
-	$(BIN)/brobygger eval --distractors --previous --output docs/eval.md
+	$(BIN)/brobygger eval --distractors --previous --output docs/eval.md --benchmarks docs/benchmarks.md
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

@@ -22,7 +22,7 @@ t0 = time.perf_counter()
 import asyncio, json, sys
 from pathlib import Path
 from bot.render import Renderer
-from bot.services.answers import build_answer
+from bot.services.answers import build_answer, reply_html
 from bot.services.search import SearchService
 from bot.settings import Settings
 t_import = time.perf_counter()
@@ -35,10 +35,7 @@ t_load = time.perf_counter()
 async def first() -> str:
     result = await service.ask(sys.argv[4])
     answer = build_answer(result, 1, "en", service.knowledge, service.searcher.index.chunk_map)
-    values = {"passages": answer.passages[:2], "helplines": None}
-    if not result.answered:
-        values = {"role": None, "helplines": None}
-    html = Renderer().render("answer" if result.answered else "no_answer", "en", **values)
+    html = reply_html(Renderer(), answer, explained=set(), helplines=None)
     await service.close()
     return html
 

@@ -25,7 +25,7 @@ from bot.retrieval.chunks import Chunk, chunk_knowledge
 from bot.retrieval.embedder import Embedder, Vectors
 from bot.retrieval.search import Searcher
 from bot.retrieval.store import build_index
-from bot.services.answers import PASSAGES_FIRST, build_answer
+from bot.services.answers import build_answer, reply_html
 from bot.services.container import Services
 from bot.services.search import SearchService
 from bot.settings import Settings
@@ -65,15 +65,10 @@ async def answer_once(
     started = time.perf_counter()
     result = await service.ask(question.q)
     asked = time.perf_counter()
-    answer = build_answer(result, 1, question.lang, kb, service.searcher.index.chunk_map)
-    if result.answered:
-        answer.shown = min(PASSAGES_FIRST, len(answer.passages))
-        html = renderer.render(
-            "answer", question.lang, passages=answer.passages[: answer.shown], helplines=None
-        )
-    else:
-        html = renderer.render("no_answer", question.lang, role=None, helplines=None)
-    split_html(html)
+    answer = build_answer(
+        result, 1, question.lang, kb, service.searcher.index.chunk_map, question=question.q
+    )
+    split_html(reply_html(renderer, answer, explained=set(), helplines=None))
     done = time.perf_counter()
     return done - started, done - asked
 

@@ -55,6 +55,8 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
     app.add_handler(CallbackQueryHandler(start.role_button, pattern=r"^role:"))
     app.add_handler(CallbackQueryHandler(questions.feedback_button, pattern=r"^fb:"))
     app.add_handler(CallbackQueryHandler(questions.more_button, pattern=r"^more:"))
+    app.add_handler(CallbackQueryHandler(questions.full_button, pattern=r"^full:"))
+    app.add_handler(CallbackQueryHandler(questions.suggestion_button, pattern=r"^sg:"))
     app.add_handler(CallbackQueryHandler(projects.project_button, pattern=r"^proj:"))
     app.add_handler(CallbackQueryHandler(meetings.meeting_button, pattern=r"^meet:"))
     app.add_handler(CallbackQueryHandler(takeaways.takeaway_button, pattern=r"^tk:"))

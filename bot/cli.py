@@ -151,7 +151,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         if (v.documents_only or not args.documents_only) and (not v.distractors or args.distractors)
     ]
     previous = load_embedder(BUNDLED_MINILM) if args.previous else None
-    return run_evaluation(
+    status = run_evaluation(
         service,
         Path(args.questions_file),
         output=args.output,
@@ -159,6 +159,14 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         distractors_dir=Path(args.distractors_dir),
         previous=previous,
     )
+    if args.dialogues_file:  # conversations and reply lengths: their own section of each file
+        from bot.evaluation_dialogues import run_conversation_evaluation
+
+        outputs = [Path(p) for p in (args.output, args.benchmarks) if p]
+        run_conversation_evaluation(
+            service, Path(args.dialogues_file), Path(args.questions_file), outputs=outputs
+        )
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--previous",
         action="store_true",
         help="also evaluate the previous default (all-MiniLM-L6-v2, v0.1 settings)",
+    )
+    evaluation.add_argument(
+        "--dialogues-file",
+        default="benchmarks/data/dialogues.yaml",
+        help="two-turn dialogues for the conversation figures ('' to skip them)",
+    )
+    evaluation.add_argument(
+        "--benchmarks",
+        default=None,
+        metavar="FILE",
+        help="also write the conversation figures into FILE's conversation section",
     )
     return parser
 

@@ -8,7 +8,7 @@ included — without a token or a network.
 from __future__ import annotations
 
 import asyncio
-import html
+import io
 import itertools
 import json
 import re
@@ -16,9 +16,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
+from rich.console import Console as RichConsole
+from rich.text import Text
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
@@ -34,19 +37,101 @@ CONSOLE_TOKEN = "100000:console-local-chat"
 BOT_USER = {"id": 100000, "is_bot": True, "first_name": "Brobygger", "username": "brobygger_bot"}
 
 
-def html_to_terminal(text: str, color: bool) -> str:
-    """Telegram HTML to what a terminal can show: bold/italic as ANSI when colours are on."""
-    styles = {"b": "\033[1m", "strong": "\033[1m", "i": "\033[3m", "em": "\033[3m"}
+class TelegramHTML(HTMLParser):
+    """Telegram's HTML (the subset bot replies use) as terminal styles: bold, italic,
+    underline and strike as such, links as their text with the address after it, quotes and
+    expandable quotes indented with a bar, spoilers and code set apart. The console shows
+    what a Telegram user sees, not the markup."""
 
-    def tag(match: re.Match[str]) -> str:
-        closing, name = match.group(1), match.group(2).lower()
-        if name == "blockquote":
-            return "" if closing else "  │ "
-        if not color or name not in styles:
-            return ""
-        return "\033[0m" if closing else styles[name]
+    STYLES: ClassVar[dict[str, str]] = {
+        "b": "bold",
+        "strong": "bold",
+        "i": "italic",
+        "em": "italic",
+        "u": "underline",
+        "ins": "underline",
+        "s": "strike",
+        "strike": "strike",
+        "del": "strike",
+        "code": "cyan",
+        "pre": "cyan",
+        "tg-spoiler": "reverse",
+        "span": "reverse",  # <span class="tg-spoiler">
+    }
+    QUOTE = "  │ "
 
-    return html.unescape(re.sub(r"<(/?)([a-zA-Z-]+)[^>]*>", tag, text))
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = Text()
+        self._styles: list[str] = []
+        self._links: list[tuple[str, int]] = []  # (address, where its text starts)
+        self._quotes = 0
+        self._line_start = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "blockquote":
+            if not self._line_start:
+                self._write("\n")
+            self._quotes += 1
+        elif tag == "a":
+            self._links.append((dict(attrs).get("href") or "", len(self.text)))
+            self._styles.append("underline")
+        elif tag in self.STYLES:
+            self._styles.append(self.STYLES[tag])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "blockquote":
+            self._quotes = max(0, self._quotes - 1)
+        elif tag == "a" and self._links:
+            address, start = self._links.pop()
+            if self._styles:
+                self._styles.pop()
+            shown = self.text.plain[start:]
+            if address and address.removeprefix("mailto:") not in shown:
+                self._write(f" ({address})")
+        elif tag in self.STYLES and self._styles:
+            self._styles.pop()
+
+    def handle_data(self, data: str) -> None:
+        self._write(data, " ".join(self._styles))
+
+    def _write(self, data: str, style: str = "") -> None:
+        for piece in re.split(r"(\n)", data):
+            if not piece:
+                continue
+            if piece == "\n":
+                self.text.append("\n")
+                self._line_start = True
+                continue
+            if self._line_start and self._quotes:
+                self.text.append(self.QUOTE * self._quotes, style="dim")
+            self.text.append(piece, style=style or None)
+            self._line_start = False
+
+
+def html_to_text(html_text: str) -> Text:
+    """A reply's Telegram HTML as styled terminal text."""
+    parser = TelegramHTML()
+    parser.feed(html_text)
+    parser.close()
+    return parser.text
+
+
+def html_to_terminal(html_text: str, color: bool) -> str:
+    """A reply as a terminal shows it: ANSI styles when `color`, plain text otherwise."""
+    out = io.StringIO()
+    console = RichConsole(
+        file=out,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        width=10_000,
+    )
+    console.print(html_to_text(html_text), end="", soft_wrap=True)
+    return out.getvalue()
 
 
 class ConsoleRequest(BaseRequest):

@@ -69,6 +69,7 @@ class Settings:
     unanswered_retention_days: int = 30
     max_upload_bytes: int = 512_000
     approximate_index_above: int = 50_000
+    conversation_ttl_minutes: int = 15
 
     @property
     def tz(self) -> ZoneInfo:
@@ -128,6 +129,7 @@ class _Environment(BaseSettings):
     unanswered_retention_days: int = Field(30, ge=1, validation_alias="UNANSWERED_RETENTION_DAYS")
     max_upload_bytes: int = Field(512_000, ge=1024, validation_alias="MAX_UPLOAD_BYTES")
     approximate_index_above: int = Field(50_000, ge=1, validation_alias="APPROXIMATE_INDEX_ABOVE")
+    conversation_ttl_minutes: int = Field(15, ge=1, validation_alias="CONVERSATION_TTL_MINUTES")
 
     @classmethod
     def settings_customise_sources(
@@ -285,4 +287,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         unanswered_retention_days=env.unanswered_retention_days,
         max_upload_bytes=env.max_upload_bytes,
         approximate_index_above=env.approximate_index_above,
+        conversation_ttl_minutes=env.conversation_ttl_minutes,
     )

@@ -8,6 +8,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from html import unescape
 from pathlib import Path
@@ -26,7 +27,15 @@ from bot.retrieval.embedder import Embedder
 from bot.retrieval.search import SearchConfig, Searcher
 from bot.retrieval.text import content_words, normalise, terms, words
 from bot.safety import Level, assess, helplines_for
-from bot.services.answers import Passage, Segment
+from bot.services.answers import (
+    EXCERPT_CHARS,
+    Answer,
+    Passage,
+    Segment,
+    choose_lead,
+    excerpt,
+    reply_html,
+)
 from bot.services.search import SearchService
 from tests.telegram_stub import MAX_MESSAGE_LENGTH, TDLIB_MAX_TEXT, parse_html, utf16_len
 
@@ -303,14 +312,25 @@ def renderer() -> Renderer:
     lang=st.sampled_from(LANGUAGES),
     shown=st.lists(passages(), min_size=1, max_size=4),
     topic=st.booleans(),
+    role=st.sampled_from([None, "young"]),
+    question=st.sampled_from(["What is the budget?", "Hvem er kontakt?", "Vad är det?", "a b"]),
 )
 def test_answers_built_from_any_text_fit_telegram(
-    renderer: Renderer, lang: str, shown: list[Passage], topic: bool
+    renderer: Renderer,
+    lang: str,
+    shown: list[Passage],
+    topic: bool,
+    role: str | None,
+    question: str,
 ) -> None:
-    html = renderer.render(
-        "answer", lang, passages=shown, helplines=helplines_for(lang) if topic else None
-    )
-    assert_fits_telegram(html)
+    passages = [replace(p, excerpt=excerpt(p.segments, EXCERPT_CHARS)) for p in shown]
+    answer = Answer("id", 1, question, lang, True, passages, role=role, question=question)
+    answer.lead = choose_lead(question, passages, lang)
+    helplines = helplines_for(lang) if topic else None
+    assert_fits_telegram(reply_html(renderer, answer, explained=set(), helplines=helplines))
+    numbered = list(enumerate(passages, start=1))
+    assert_fits_telegram(renderer.render("answer_full", lang, passages=numbered))
+    assert_fits_telegram(renderer.render("answer_more", lang, passages=numbered, gist_at=None))
 
 
 @PROPERTY

@@ -25,7 +25,8 @@ from bot.render import (
     split_html,
 )
 from bot.safety import helplines_for
-from bot.services.answers import Passage, Segment
+from bot.services.answers import Lead, Passage, Segment
+from bot.services.glossary import glossary
 from tests.telegram_stub import parse_html, utf16_len
 
 
@@ -175,12 +176,63 @@ def _passage(**overrides: Any) -> Passage:
         "summary": "A summary with <u>markup</u> & an ampersand.",
     }
     values.update(overrides)
+    values.setdefault("excerpt", values["segments"])
     return Passage(**values)
+
+
+def _lead(**overrides: Any) -> Lead:
+    values: dict[str, Any] = {
+        "before": "Budget <i>&</i> costs: ",
+        "value": "€<5",
+        "after": " & more",
+        "title": "NEO <b>card</b>",
+        "document_title": "NEO",
+        "lang": "da",
+        "passage": 0,
+        "sentence": "Budget <i>&</i> costs: €<5 & more",
+        "kind": "money",
+    }
+    values.update(overrides)
+    return Lead(**values)
+
+
+def _answer_context(lang: str, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "lead": _lead(),
+        "passages": [(2, _passage(lang=lang))],
+        "gist_at": 2,
+        "glossary": list(glossary(lang)[:2]),
+        "helplines": None,
+        "asked": None,
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_answer_first_reply_escapes_and_leads(renderer: Renderer, lang: str) -> None:
+    html = renderer.render("answer", lang, **_answer_context(lang, asked="<b>x</b> & y?"))
+    plain, entities = parse_html(html, strict_ampersand=True)
+    assert plain.startswith("❓")  # a question from a button is echoed first
+    lead_at = plain.index("Budget <i>&</i> costs: €<5 & more")
+    assert lead_at < plain.index("<script>")  # the lead comes before the passages
+    units = plain.encode("utf-16-le")  # entity offsets count UTF-16 units (emoji count two)
+    bold = [
+        units[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in entities
+        if e["type"] == "bold"
+    ]
+    assert "€<5" in bold  # only the value is bold in an exact lead
+    assert "NEO <b>card</b>" in plain
+    assert "<b>x</b> & y?" in plain
+    assert "A summary with <u>markup</u>" in plain  # the gist of the summary
+    for term in glossary(lang)[:2]:
+        assert term.text in plain
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_document_text_is_escaped(renderer: Renderer, lang: str) -> None:
-    html = renderer.render("answer", lang, passages=[_passage()], helplines=None)
+    html = renderer.render("answer_full", lang, passages=[(1, _passage())])
     assert "<script>" not in html
     assert "<u>" not in html
     assert "<b>not bold</b>" not in html
@@ -263,10 +315,13 @@ def _samples(lang: str) -> dict[str, dict[str, Any]]:
         "start": {"role": None, "unknown_link": True},
         **{f"start-{role}": {"role": role, "unknown_link": False} for role in roles},
         **{f"role_set-{role}": {"role": role} for role in roles},
-        "answer": {"passages": [_passage(lang=lang)], "helplines": helplines_for(lang)},
+        "answer": _answer_context(lang, helplines=helplines_for(lang)),
+        "answer-nolead": _answer_context(lang, lead=None, gist_at=None, glossary=[]),
+        "answer_more": {"passages": [(3, _passage(lang=lang))], "gist_at": None},
+        "answer_full": {"passages": [(1, _passage(lang=lang))]},
         "no_answer": {"role": "young", "helplines": helplines_for(lang)},
         "crisis": {"helplines": helplines_for(lang)},
-        "privacy": {"retention_days": 30},
+        "privacy": {"retention_days": 30, "conversation_minutes": 15},
         "question_empty": {},
         "question_too_long": {"limit": 1000},
         "rate_limited": {},

@@ -38,12 +38,15 @@ async def privacy(update: Update, context: Context) -> None:
         "privacy",
         me.lang,
         retention_days=get_services(context).settings.unanswered_retention_days,
+        conversation_minutes=get_services(context).settings.conversation_ttl_minutes,
     )
 
 
 async def forget(update: Update, context: Context) -> None:
-    """/forget: ask first, because deleting cannot be undone."""
+    """/forget: the conversation's topic goes at once (it was only ever in memory); for what is
+    stored, ask first, because deleting cannot be undone."""
     me = await who(update, context)
+    get_services(context).conversation.forget(me.chat_id)
     chat = update.effective_chat
     if chat is not None and chat.type != ChatType.PRIVATE:
         # In a group anyone could press the buttons, and the reply would be public.
@@ -99,6 +102,7 @@ async def forget_button(update: Update, context: Context) -> None:
     services = get_services(context)
     deleted = await services.storage.forget(me.user_id)
     services.answers.forget_user(me.user_id)
+    services.conversation.forget(me.chat_id)
     if services.limiter is not None:
         services.limiter.forget_user(me.user_id)
     context.application.drop_user_data(me.user_id)  # e.g. project searches kept for paging

@@ -1,5 +1,6 @@
-"""Free text is a question: safety first, then retrieval, then an answer or an honest "I don't
-know"; plus the feedback and "more results" buttons under each answer."""
+"""Free text is a question: safety first, then the conversation's topic and retrieval, then an
+answer (answer first) or an honest "I don't know"; plus the buttons under each answer:
+feedback, more results, full text, and suggested next questions for young people."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import TelegramError
 
 from bot.handlers.common import (
+    Buttons,
     Context,
+    Who,
     answer_callback,
     callback_args,
     get_services,
@@ -22,7 +25,15 @@ from bot.handlers.common import (
 from bot.i18n import translate
 from bot.retrieval.text import content_words, normalise
 from bot.safety import Level, assess, helplines_for
-from bot.services.answers import PASSAGES_FIRST, PASSAGES_MORE, Answer, build_answer
+from bot.services.answers import (
+    PASSAGES_MORE,
+    Answer,
+    answer_context,
+    build_answer,
+    listed,
+    show,
+)
+from bot.services.suggestions import suggest
 
 MAX_QUESTION_CHARS = 1000
 
@@ -35,11 +46,18 @@ def _question_text(message: Message, bot_username: str | None) -> str:
     return normalise(text)
 
 
-def _answer_buttons(answer: Answer, lang: str) -> list[list[tuple[str, str]]]:
-    row = [("👍", f"fb:{answer.id}:+"), ("👎", f"fb:{answer.id}:-")]
-    if len(answer.passages) > answer.shown:
-        row.append((translate(lang, "questions.more"), f"more:{answer.id}"))
-    return [row]
+def _suggestion_rows(answer: Answer) -> list[list[tuple[str, str]]]:
+    return [[(f"❓ {text}", f"sg:{answer.id}:{n}")] for n, text in enumerate(answer.suggestions)]
+
+
+def _answer_buttons(answer: Answer, lang: str) -> Buttons:
+    """👍/👎, then "full text" and "more results" when there is more; suggestions last."""
+    rows: list[list[tuple[str, str]]] = [[("👍", f"fb:{answer.id}:+"), ("👎", f"fb:{answer.id}:-")]]
+    extra = [(translate(lang, "questions.full_text"), f"full:{answer.id}")]
+    if listed(answer, 1):
+        extra.append((translate(lang, "questions.more"), f"more:{answer.id}"))
+    rows.append(extra)
+    return rows + _suggestion_rows(answer)
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -47,12 +65,18 @@ async def ask(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or update.effective_user is None:
         return
-    services = get_services(context)
     me = await who(update, context)
     if message.chat.type != ChatType.PRIVATE and not _addressed(message, context.bot.username):
         return
-    question = _question_text(message, context.bot.username)
-    if not content_words(question):
+    await respond(context, me, _question_text(message, context.bot.username))
+
+
+async def respond(context: Context, me: Who, question: str, *, asked: str | None = None) -> None:
+    """Everything between a question and its reply. `asked` echoes a question that came from a
+    suggestion button, so the chat still reads as question and answer."""
+    services = get_services(context)
+    plan = services.conversation.plan(me.chat_id, question, services.search.searcher, services.kb)
+    if not content_words(plan.query):  # "när var det?" has no words of its own, but a topic
         await send(context, me.chat_id, "question_empty", me.lang)
         return
     safety = assess(question)  # before any refusal: a long message can be a cry for help
@@ -68,8 +92,20 @@ async def ask(update: Update, context: Context) -> None:
         return
     with contextlib.suppress(TelegramError):  # only a courtesy; the answer matters
         await context.bot.send_chat_action(me.chat_id, ChatAction.TYPING)
-    result, index = await services.search.ask_pinned(question)
-    answer = build_answer(result, me.user_id, me.lang, services.kb, index.chunk_map)
+    turn = await services.conversation.ask(me.chat_id, plan, services.search)
+    result = turn.result
+    answer = build_answer(
+        result,
+        me.user_id,
+        me.lang,
+        services.kb,
+        turn.index.chunk_map,
+        role=me.role,
+        question=question,
+    )
+    if answer.young:
+        projects = turn.topic.projects if turn.topic is not None else ()
+        answer.suggestions = suggest(services.kb, me.lang, question, projects)
     today = services.clock().astimezone(services.settings.tz).date()
     # a new asker's language is remembered, so stats and reminders agree with the replies
     await services.storage.record_asked(
@@ -80,19 +116,26 @@ async def ask(update: Update, context: Context) -> None:
         text=None if result.answered else question,
     )
     helplines = helplines_for(me.lang) if safety.level is Level.TOPIC else None
-    if not result.answered:
-        await send(context, me.chat_id, "no_answer", me.lang, role=me.role, helplines=helplines)
-        return
-    answer.shown = min(PASSAGES_FIRST, len(answer.passages))
     services.answers.put(answer)
-    await send(
-        context,
-        me.chat_id,
-        "answer",
-        me.lang,
-        buttons=_answer_buttons(answer, me.lang),
-        passages=answer.passages[: answer.shown],
+    if not result.answered:
+        await send(
+            context,
+            me.chat_id,
+            "no_answer",
+            me.lang,
+            buttons=_suggestion_rows(answer) or None,
+            role=me.role,
+            helplines=helplines,
+        )
+        return
+    values = answer_context(
+        answer,
+        explained=services.conversation.explained(me.chat_id),
         helplines=helplines,
+        asked=asked,
+    )
+    await send(
+        context, me.chat_id, "answer", me.lang, buttons=_answer_buttons(answer, me.lang), **values
     )
 
 
@@ -131,7 +174,7 @@ async def feedback_button(update: Update, context: Context) -> None:
 
 
 async def more_button(update: Update, context: Context) -> None:
-    """The next passages of an answer, as a new message under it."""
+    """The next passages of an answer, shortened like the first ones, as a new message."""
     me = await who(update, context)
     services = get_services(context)
     args = callback_args(update, "more:")
@@ -139,19 +182,50 @@ async def more_button(update: Update, context: Context) -> None:
     if answer is None:
         await outdated(update, context, me.lang)
         return
-    if answer.shown >= len(answer.passages):
+    passages = listed(answer, PASSAGES_MORE)
+    if not passages:
         await answer_callback(update, translate(me.lang, "questions.no_more"))
         return
-    start = answer.shown
-    answer.shown = min(start + PASSAGES_MORE, len(answer.passages))
+    show(answer, passages)
     await answer_callback(update)
+    more = listed(answer, 1)
     await send(
         context,
         me.chat_id,
         "answer_more",
         me.lang,
-        buttons=_answer_buttons(answer, me.lang) if answer.shown < len(answer.passages) else None,
-        passages=answer.passages[start : answer.shown],
-        first_number=start + 1,
-        helplines=None,
+        buttons=[[(translate(me.lang, "questions.more"), f"more:{answer.id}")]] if more else None,
+        passages=passages,
+        gist_at=None,
     )
+
+
+async def full_button(update: Update, context: Context) -> None:
+    """The whole text of the passages shown so far, answering sentences in bold, with the
+    curated summary in the reader's language (folded away) when the source is in another."""
+    me = await who(update, context)
+    services = get_services(context)
+    args = callback_args(update, "full:")
+    answer = services.answers.get(args[0], me.user_id) if args else None
+    if answer is None:
+        await outdated(update, context, me.lang)
+        return
+    await answer_callback(update)
+    seen = sorted(answer.seen) or [0]
+    passages = [(i + 1, answer.passages[i]) for i in seen if i < len(answer.passages)]
+    await send(context, me.chat_id, "answer_full", me.lang, passages=passages)
+
+
+async def suggestion_button(update: Update, context: Context) -> None:
+    """A suggested next question: asked as if the person had typed it."""
+    me = await who(update, context)
+    services = get_services(context)
+    args = callback_args(update, "sg:")
+    answer = services.answers.get(args[0], me.user_id) if len(args) == 2 else None
+    number = int(args[1]) if answer is not None and args[1].isdigit() else -1
+    if answer is None or not 0 <= number < len(answer.suggestions):
+        await outdated(update, context, me.lang)
+        return
+    await answer_callback(update)
+    question = answer.suggestions[number]
+    await respond(context, me, question, asked=question)

@@ -7,11 +7,12 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.knowledge.models import KnowledgeBase
 from bot.render import Renderer
 from bot.services.answers import AnswerCache
+from bot.services.conversation import ConversationMemory
 from bot.services.search import SearchService
 from bot.settings import Settings
 from bot.storage import Storage
@@ -58,10 +59,15 @@ class Services:
     clock: Clock = utc_now
     limiter: QuestionLimiter | None = None
     owns_search: bool = True
+    conversation: ConversationMemory = field(init=False)
 
     def __post_init__(self) -> None:
         if self.limiter is None:
             self.limiter = QuestionLimiter(self.settings.questions_per_minute)
+        # the clock is looked up on each call, so tests that move time move the memory too
+        self.conversation = ConversationMemory(
+            timedelta(minutes=self.settings.conversation_ttl_minutes), lambda: self.clock()
+        )
 
     @property
     def kb(self) -> KnowledgeBase:
