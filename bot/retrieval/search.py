@@ -58,6 +58,9 @@ class SearchConfig:
     # leg's best), or "" (plain order)
     diversify: str = "dense"
     name_boost: int = 1  # names (NEO, BAGS4YOUTH, Gävle) count this many times in BM25
+    # added to a passage's score times the share of the question's names it contains: a look-
+    # alike document about another city's autumn conference must not outrank the one in Gävle
+    name_match: float = 0.0
     unknown_weight: float = 0.0  # how much words the corpus never uses count against coverage
     # refusal ("no good answer") rule
     max_unknown_share: float = 1.1  # > 1: off (it refused answerable cross-lingual questions)
@@ -214,6 +217,8 @@ class Searcher:
         fused = config.lexical_weight * normalised + config.dense_weight * self._rescaled(
             dense, config.dense_floor
         )
+        if config.name_match and names:
+            fused = fused + config.name_match * self._name_share(names)
         fused = np.where(self._mask(config.kinds), fused, -np.inf)
         # Only the best few hundred chunks can reach the answer: ranking work stays small
         # however large the corpus (100 000 chunks in benchmarks/).
@@ -257,6 +262,12 @@ class Searcher:
         if config.diversify:
             hits = collect(self._diversified(order, fused, dense, config.diversify), top_k)
         return SearchResult(query, lang, answered, hits, analysed.unknown)
+
+    def _name_share(self, names: list[str]) -> np.ndarray:
+        """Per passage, the share of the named things it mentions (one sparse BM25 look-up
+        per name)."""
+        present = [self.lexical_scores(name) > 0 for name in dict.fromkeys(names)]
+        return np.mean(present, axis=0, dtype=np.float32)
 
     @staticmethod
     def _rescaled(dense: np.ndarray, floor: float) -> np.ndarray:

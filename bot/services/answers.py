@@ -421,6 +421,8 @@ def choose_lead(
         for position, (sentence, source) in enumerate(_candidates(passage)):
             if sentence.rstrip().endswith(":"):
                 continue  # a label whose value is on the next line ("Kontakt:")
+            if not kinds and _LABEL_LINE.match(sentence):
+                continue  # "Website: https://…" names the project but says nothing about it
             own = _overlap(beyond, sentence) + _synonyms(question, sentence)
             found = _value(kinds, sentence, places) if kinds else None
             if exact and (found is None or found[2] < 3):
@@ -443,6 +445,9 @@ def choose_lead(
                 best = (key, _lead(sentence, source, index, found))
     return best[1] if best else None
 
+
+#: A catalog card's field line ("Website: …", "Budget: …"): a value, not a description.
+_LABEL_LINE = re.compile(r"^\s*[^\W\d][\w ()/-]{0,30}:\s")
 
 #: For "what is…" questions: a curated summary opens best, then a catalog card.
 _CURATED = {"summary": 2, "project": 1, "meeting": 1}

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.i18n import translate
+from bot.render import language_name
 from bot.services.glossary import glossary
 from tests.conftest import Harness
 from tests.telegram_stub import Sent
@@ -257,7 +258,7 @@ async def test_a_value_question_opens_with_the_value_and_its_source(
     assert value in first_line
     assert source_line.startswith(translate(code, "common.source") + ": ")
     assert any(
-        translate(code, f"common.language_name_{lang}") in source_line
+        language_name(lang, code) in source_line
         for lang in ("en", "sv", "da")
     )
     assert len(text) <= 900, len(text)  # the issue measured 2,700 for the budget question
@@ -306,7 +307,7 @@ async def test_a_young_person_gets_short_replies_jargon_explained_once_and_sugge
     user = 220 + ["en", "sv", "da"].index(code)
     await _young(bot, user, code)
     question = {
-        "en": "What is atWork4NEETs?",
+        "en": "Which EU programme funds atWork4NEETs?",
         "sv": "Vad är atWork4NEETs?",
         "da": "Hvad er atWork4NEETs?",
     }
