@@ -19,6 +19,8 @@ BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_API_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _TOKEN_RE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{10,100}$")
+#: What Telegram lets a bot download (getFile): reports with pictures run to several MB.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
@@ -47,8 +49,13 @@ class Settings:
     log_level: str = "INFO"
     questions_per_minute: int = 10
     unanswered_retention_days: int = 30
-    max_upload_bytes: int = 512_000
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
     approximate_index_above: int = 50_000
+    fetch_timeout_seconds: int = 20
+    #: Lets /add and `brobygger add` fetch pages from loopback and private addresses. Only the
+    #: tests set it (they serve pages from 127.0.0.1); with it on, the bot can be made to reach
+    #: services on its own network.
+    allow_private_urls: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -105,6 +112,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -175,6 +191,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         log_level=log_level,
         questions_per_minute=_int(env, "QUESTIONS_PER_MINUTE", 10, minimum=1),
         unanswered_retention_days=_int(env, "UNANSWERED_RETENTION_DAYS", 30, minimum=1),
-        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 512_000, minimum=1024),
+        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES, minimum=1024),
         approximate_index_above=_int(env, "APPROXIMATE_INDEX_ABOVE", 50_000, minimum=1),
+        fetch_timeout_seconds=_int(env, "FETCH_TIMEOUT_SECONDS", 20, minimum=1),
+        allow_private_urls=_flag(env, "ALLOW_PRIVATE_URLS"),
     )
