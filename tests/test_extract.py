@@ -175,9 +175,9 @@ def test_html_that_is_all_script_is_refused() -> None:
 
 
 def test_html_without_text_is_empty() -> None:
-    assert refusal("blank.html", b"<!doctype html><html><body><div></div></body></html>").reason == (
-        "empty"
-    )
+    assert refusal(
+        "blank.html", b"<!doctype html><html><body><div></div></body></html>"
+    ).reason == ("empty")
 
 
 # --- the format comes from the bytes -----------------------------------------------------------
