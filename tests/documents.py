@@ -7,11 +7,14 @@ in the test that uses it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import docx
+from aiohttp import web
 from fpdf import FPDF
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -123,3 +126,28 @@ def make_script_only_html() -> bytes:
 <script src="/app.js"></script></head>
 <body><div id="root"></div><script>window.__APP__ = {"route": "/"}; render();</script>
 </body></html>"""
+
+
+@contextlib.asynccontextmanager
+async def serve(pages: dict[str, tuple[str, bytes]], *, delay: float = 0.0) -> AsyncIterator[str]:
+    """A web server on 127.0.0.1 for the duration of a test: path → (content type, body). Other
+    paths answer 404; `/slow` answers after `delay` seconds. Yields the base address."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            await asyncio.sleep(delay)
+        if request.path not in pages:
+            raise web.HTTPNotFound()
+        content_type, body = pages[request.path]
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
