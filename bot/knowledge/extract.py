@@ -426,7 +426,7 @@ def extract_html(data: bytes) -> Extracted:
     html = _html_text(data)
     try:
         text = trafilatura.extract(
-            html,
+            _without_boilerplate(html),
             output_format="markdown",
             include_comments=False,
             include_tables=True,
@@ -447,6 +447,41 @@ def extract_html(data: bytes) -> Extracted:
     meta_title = metadata.title if metadata is not None else None
     title = (meta_title or "").strip() or first_heading(text)
     return Extracted("html", text, title)
+
+
+_ALWAYS_OUT = ("nav", "aside", "form", "script", "style", "noscript", "template", "iframe")
+_BANNER_RE = re.compile(r"cookie|consent|gdpr|newsletter", re.I)
+
+
+def _without_boilerplate(html: str) -> Any:
+    """The page with navigation, forms, scripts, cookie banners and the page's own header and
+    footer removed, before trafilatura judges what is the main text. On a short page its
+    heuristics fall back to taking nearly everything; this keeps the menu out even then.
+    Headers and footers inside an article (an article's own title block) stay."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    doomed = [element for tag in _ALWAYS_OUT for element in tree.iter(tag)]
+    for tag in ("header", "footer"):
+        doomed += [
+            element
+            for element in tree.iter(tag)
+            if not any(a.tag in ("article", "main") for a in element.iterancestors())
+        ]
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or element.tag in ("html", "body", "main", "article"):
+            continue
+        marks = f"{element.get('id', '')} {element.get('class', '')} {element.get('role', '')}"
+        if _BANNER_RE.search(marks) or element.get("role") in ("navigation", "banner"):
+            doomed.append(element)
+    for element in doomed:
+        if element.getparent() is not None:
+            element.drop_tree()
+    return tree
 
 
 def _unformat(markdown: str) -> str:
