@@ -124,19 +124,21 @@ class ConsoleRequest(BaseRequest):
         elif api == "answerCallbackQuery":
             if params.get("text"):
                 self.out.write(f"   ({params['text']})\n")
-        elif api == "sendDocument":
-            document = params.get("document")
+        elif api in ("sendDocument", "sendPhoto"):  # files and the /stats chart land on disk
+            document = params.get("document") or params.get("photo")
             name = getattr(document, "filename", None) or "file"
             data = getattr(document, "input_file_content", b"")
             self.downloads.mkdir(parents=True, exist_ok=True)
             target = self.downloads / Path(name).name
             target.write_bytes(data if isinstance(data, bytes) else bytes(data))
             self.out.write(f"\n📎 {params.get('caption') or ''} → saved to {target}\n")
-            result = self._message(
-                chat_id,
-                next(self.message_ids),
-                document={"file_id": "local", "file_unique_id": "local", "file_name": name},
+            local = {"file_id": "local", "file_unique_id": "local"}
+            media: dict[str, Any] = (
+                {"document": {**local, "file_name": name}}
+                if api == "sendDocument"
+                else {"photo": [{**local, "width": 900, "height": 450}]}
             )
+            result = self._message(chat_id, next(self.message_ids), **media)
         payload = json.dumps({"ok": True, "result": result}, default=str).encode()
         return 200, payload
 

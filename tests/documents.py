@@ -45,6 +45,32 @@ def make_pdf(
     return bytes(pdf.output())
 
 
+def make_report_pdf(sections: Sequence[tuple[str, str]], running_header: str) -> bytes:
+    """A report of one section per page, with a running header and "Page N" footer on every
+    page, as word processors print them."""
+
+    class Report(FPDF):
+        def header(self) -> None:
+            self.set_font("helvetica", "I", 8)
+            self.cell(0, 8, running_header)
+            self.ln(12)
+
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font("helvetica", "I", 8)
+            self.cell(0, 10, f"Page {self.page_no()}", align="C")
+
+    pdf = Report()
+    for heading, text in sections:
+        pdf.add_page()
+        pdf.set_font("helvetica", "B", 14)
+        pdf.multi_cell(0, 9, heading)
+        pdf.ln(3)
+        pdf.set_font("helvetica", size=11)
+        pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
 def make_scanned_pdf(pages: int = 2) -> bytes:
     """Pages with only pictures on them, as a scanner makes: no text layer at all."""
     pdf = FPDF()

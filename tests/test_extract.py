@@ -17,6 +17,7 @@ from tests.documents import (
     make_encrypted_office,
     make_html,
     make_pdf,
+    make_report_pdf,
     make_scanned_pdf,
     make_script_only_html,
     make_zip_bomb,
@@ -48,6 +49,20 @@ def test_pdf_keeps_paragraphs_and_takes_the_title_from_metadata() -> None:
     assert paragraphs[0] == "## Sommarjobb i fjällen"
     assert paragraphs[1] == PARAGRAPH_ONE  # lines of one paragraph joined again
     assert paragraphs[2] == PARAGRAPH_TWO
+
+
+def test_running_headers_and_page_numbers_are_left_out() -> None:
+    sections = [
+        ("Background", "Young people in Jamtland leave school early more often than elsewhere."),
+        ("Method", "Coaches met every participant each week for half a year."),
+        ("Results", "Two in three participants started work or studies within a year."),
+    ]
+    result = extract("report.pdf", make_report_pdf(sections, "Annual report 2026 - Region J"))
+    assert "Annual report" not in result.text
+    assert "Page " not in result.text
+    assert result.text.split("\n\n") == [
+        part for heading, text in sections for part in (f"## {heading}", text)
+    ]
 
 
 def test_pdf_without_metadata_title_uses_its_first_heading() -> None:

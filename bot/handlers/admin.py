@@ -447,7 +447,9 @@ def _short(title: str, limit: int = 40) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def _documents_page(services: Services, lang: str, page: int) -> tuple[dict[str, Any], Any]:
+def _documents_page(
+    services: Services, lang: str, page: int
+) -> tuple[dict[str, Any], list[list[tuple[str, str]]]]:
     listed = documents.list_documents(services.kb)
     pages = max(1, -(-len(listed) // DOCUMENTS_PER_PAGE))
     page = min(max(page, 0), pages - 1)
@@ -495,11 +497,7 @@ async def documents_button(update: Update, context: Context) -> None:
         return
     if action == "rm" and document is not None:
         await answer_callback(update)
-        files = [f"documents/{document.id}.md"] + [
-            f"summaries/{s.document_id}.{s.language}.md"
-            for s in services.kb.summaries
-            if s.document_id == document.id
-        ]
+        files = documents.file_names(services.kb, document.id)
         await edit(
             update,
             context,

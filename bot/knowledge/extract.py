@@ -271,6 +271,31 @@ def _pdf_paragraphs(page_text: str) -> list[str]:
     return paragraphs
 
 
+def _without_running_lines(per_page: list[list[str]]) -> list[str]:
+    """All pages' paragraphs without page numbers and the running headers and footers a report
+    repeats on most pages (they would otherwise become passages of their own, many times)."""
+
+    def shape(paragraph: str) -> str:
+        return re.sub(r"\d+", "#", paragraph.lstrip("# ").casefold())
+
+    seen: dict[str, int] = {}
+    for paragraphs in per_page:
+        for key in {shape(p) for p in paragraphs if len(p) <= 120}:
+            seen[key] = seen.get(key, 0) + 1
+    running = {
+        key for key, pages in seen.items() if len(per_page) >= 3 and pages > len(per_page) / 2
+    }
+    kept: list[str] = []
+    for paragraphs in per_page:
+        for paragraph in paragraphs:
+            if _letters(paragraph) == 0 and len(paragraph) <= 12:
+                continue  # a page number
+            if len(paragraph) <= 120 and shape(paragraph) in running:
+                continue
+            kept.append(paragraph)
+    return kept
+
+
 def extract_pdf(data: bytes) -> Extracted:
     import pypdf
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
@@ -286,15 +311,13 @@ def extract_pdf(data: bytes) -> Extracted:
             if not opened:
                 raise ExtractError("protected")
         pages = list(reader.pages)
-        paragraphs: list[str] = []
-        letters = 0
+        per_page: list[list[str]] = []
         for page in pages:
             try:
                 page_text = page.extract_text(extraction_mode="layout")
             except (ValueError, KeyError, TypeError, ZeroDivisionError):
                 page_text = page.extract_text()
-            letters += _letters(page_text)
-            paragraphs.extend(_pdf_paragraphs(page_text))
+            per_page.append(_pdf_paragraphs(page_text))
         metadata = reader.metadata
         meta_title = str(metadata.title) if metadata is not None and metadata.title else None
     except ExtractError:
@@ -308,7 +331,8 @@ def extract_pdf(data: bytes) -> Extracted:
         raise ExtractError("corrupt", format="PDF") from None
     if not pages:
         raise ExtractError("empty")
-    if letters < MIN_LETTERS_PER_PAGE * len(pages) and letters < 200:
+    paragraphs = _without_running_lines(per_page)
+    if sum(_letters(p) for p in paragraphs) < MIN_LETTERS_PER_PAGE * len(pages):
         raise ExtractError("no_text_layer", pages=len(pages))
     text = tidy("\n\n".join(paragraphs))
     title = meta_title.strip() if meta_title and meta_title.strip() else first_heading(text)

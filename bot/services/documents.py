@@ -75,14 +75,18 @@ def users_of(kb: KnowledgeBase, document_id: str) -> list[str]:
     return found
 
 
+def file_names(kb: KnowledgeBase, document_id: str) -> list[str]:
+    """What removing the document deletes, relative to the knowledge directory."""
+    return [f"documents/{document_id}.md"] + [
+        f"summaries/{summary.document_id}.{summary.language}.md"
+        for summary in kb.summaries
+        if summary.document_id == document_id
+    ]
+
+
 def _files_of(knowledge_dir: Path, kb: KnowledgeBase, document: Document) -> list[Path]:
     root = knowledge_dir.resolve()
-    files = [knowledge_dir / "documents" / f"{document.id}.md"]
-    files += [
-        knowledge_dir / "summaries" / f"{summary.document_id}.{summary.language}.md"
-        for summary in kb.summaries
-        if summary.document_id == document.id
-    ]
+    files = [knowledge_dir / name for name in file_names(kb, document.id)]
     # ids are [a-z0-9-] only, but a path is never trusted to stay inside the knowledge base
     return [path for path in files if path.resolve().is_relative_to(root) and path.is_file()]
 

@@ -59,6 +59,10 @@ async def test_admin_sees_admin_commands_in_help(bot: Harness) -> None:
     [reply] = await bot.say(bot.admin_id, "/help")
     assert "/reindex" in (reply.text or "")
     assert "/gaps" in (reply.text or "")
+    assert "/documents – admin: the documents in the knowledge base; remove one" in (
+        reply.text or ""
+    )
+    assert "/add – admin: add a web page" in (reply.text or "")
 
 
 async def test_command_menu_is_published_per_language(bot: Harness) -> None:
