@@ -258,7 +258,7 @@ def measure_incremental(
         "300–500 characters from benchmarks/corpus.py); the new document is 25 further passages "
         "from another seed. Part 2 fills the cache with part 1's real vectors tiled with noise "
         "(no encoding), builds once with nothing to encode, then adds the same document, whose "
-        "passages the model really encodes. A cold build of that size (≈ one hour on two "
+        "passages the model really encodes. A cold build of that size (an hour or more on two "
         "cores) is not run; its time is the measured raw encode rate applied to all "
         "passages plus the measured cost of everything else (FAISS HNSW, BM25, chunk store, "
         "cache lookups), which is what the no-change rebuild consists of. Raw encoding and the "
