@@ -125,12 +125,15 @@ class ConsoleRequest(BaseRequest):
             if params.get("text"):
                 self.out.write(f"   ({params['text']})\n")
         elif api in ("sendDocument", "sendPhoto"):  # files and the /stats chart land on disk
-            document = params.get("document") or params.get("photo")
-            name = getattr(document, "filename", None) or "file"
-            data = getattr(document, "input_file_content", b"")
+            # uploaded files travel as multipart parts, not as parameters
+            files = request_data.multipart_data if request_data is not None else {}
+            part = next(iter(files.values()), None)
+            name = (part[0] if part is not None else None) or "file"
+            content = part[1] if part is not None else b""
+            data = content if isinstance(content, bytes) else content.read()
             self.downloads.mkdir(parents=True, exist_ok=True)
             target = self.downloads / Path(name).name
-            target.write_bytes(data if isinstance(data, bytes) else bytes(data))
+            target.write_bytes(data)
             self.out.write(f"\n📎 {params.get('caption') or ''} → saved to {target}\n")
             local = {"file_id": "local", "file_unique_id": "local"}
             media: dict[str, Any] = (
