@@ -19,6 +19,7 @@ from bot.services.uploads import (
     decode_text,
     document_chunks,
     install_document,
+    name_from_url,
     prepare_upload,
     safe_slug,
 )
@@ -299,3 +300,31 @@ def test_document_chunks_counts_only_the_documents_own_passages() -> None:
         Chunk("d", "document", "other", "en", "Other", "three"),
     ]
     assert document_chunks(chunks, "neo") == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://example.org/apprenticeships", "apprenticeships.html"),
+        ("https://example.org/files/report.pdf", "report.html"),  # served as HTML: fetch checked
+        ("https://www.kommun.se/", "kommun.se.html"),
+        ("https://example.org/a/index.html", "example.org.html"),
+        ("https://example.org/news/article.php?id=3", "article.html"),
+        ("https://example.org/Unga%20i%20arbete/", "Unga i arbete.html"),
+    ],
+)
+def test_fetched_pages_are_named_as_html(url: str, name: str) -> None:
+    assert name_from_url(url) == name
+
+
+def test_a_page_whose_address_ends_in_pdf_is_not_called_a_liar() -> None:
+    page = b"<!doctype html><html><body><article><h1>Report</h1><p>Text of the report.</p>"
+    prepared = prepare_upload(
+        name_from_url("https://example.org/report.pdf"),
+        page + b"</article></body></html>",
+        max_bytes=LIMIT,
+        today=TODAY,
+        source="https://example.org/report.pdf",
+    )
+    assert (prepared.id, prepared.format) == ("report", "html")
+    assert "source: https://example.org/report.pdf" in prepared.content

@@ -111,10 +111,15 @@ def slugify(text: str) -> str:
 
 
 def name_from_url(url: str) -> str:
-    """A file-like name for a web address: its last path segment, else its host."""
+    """A file name for a fetched web page: its last path segment (without an ending, which may
+    name what the server generates it from, `.php`, or even `.pdf`) plus `.html`, since the
+    fetch checked that it is HTML. Generic names (`/`, `index.html`) take the host instead."""
     parts = urlsplit(url)
     segment = unquote(parts.path.rstrip("/").rpartition("/")[2])
-    return segment or (parts.hostname or "page")
+    stem = segment.rpartition(".")[0] if "." in segment else segment
+    if stem.lower() in ("", "index", "default", "home", "start"):
+        stem = (parts.hostname or "page").removeprefix("www.")
+    return f"{stem}.html"
 
 
 def check_announced(file_name: str, size: int | None, max_bytes: int) -> None:
