@@ -49,18 +49,16 @@ RECALL_K = 10
 
 
 class PrecomputedEmbedder(Embedder):
-    """Hands build_index the vectors prepared for its chunks, in order, instead of encoding."""
+    """Hands build_index the vectors prepared for its chunks instead of encoding. Looked up by
+    text, not handed out in call order: the embedding cache asks only for texts it lacks, sorted
+    by length."""
 
-    def __init__(self, name: str, vectors: Vectors) -> None:
+    def __init__(self, name: str, vectors: Vectors, texts: Sequence[str]) -> None:
         super().__init__(name)
-        self._vectors = vectors
-        self._cursor = 0
+        self._by_text = dict(zip(texts, vectors, strict=True))
 
     def encode_passages(self, texts: Sequence[str]) -> Vectors:
-        part = self._vectors[self._cursor : self._cursor + len(texts)]
-        self._cursor += len(texts)
-        assert len(part) == len(texts), "build_index asked for more vectors than chunks"
-        return part
+        return np.vstack([self._by_text[text] for text in texts]).astype(np.float32)
 
 
 @dataclass
@@ -200,7 +198,7 @@ def measure_scale(
     started = time.perf_counter()
     meta = build_index(
         kb,
-        PrecomputedEmbedder(embedder.name, vectors),
+        PrecomputedEmbedder(embedder.name, vectors, [c.text for c in chunks]),
         index_dir,
         approximate_above=threshold,
         progress=progress,
