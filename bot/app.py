@@ -66,7 +66,7 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
     app.add_handler(CallbackQueryHandler(meetings.meeting_button, pattern=r"^meet:"))
     app.add_handler(CallbackQueryHandler(takeaways.takeaway_button, pattern=r"^tk:"))
     app.add_handler(CallbackQueryHandler(privacy.forget_button, pattern=r"^forget:"))
-    app.add_handler(CallbackQueryHandler(admin.documents_button, pattern=r"^doc:"))
+    app.add_handler(CallbackQueryHandler(admin.documents_button, pattern=r"^doc:", block=False))
     app.add_handler(CallbackQueryHandler(start.unknown_button))  # stale or forged data
 
     # Free text is a question (in groups only when the bot is addressed); must follow commands.

@@ -526,6 +526,8 @@ async def documents_button(update: Update, context: Context) -> None:
 
 
 async def _remove(update: Update, context: Context, me: Who, document_id: str, title: str) -> None:
+    """Delete the document's files and rebuild, one knowledge change at a time. If the rebuild
+    fails, the files go back: the knowledge base always matches the index being served."""
     services = get_services(context)
     query = update.callback_query
     message = query.message if query is not None and isinstance(query.message, Message) else None

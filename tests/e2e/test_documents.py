@@ -254,6 +254,27 @@ async def test_documents_lists_and_removal_stops_answers(tiny_bot: Harness) -> N
     assert ("remove", "removed") in actions
 
 
+async def test_a_removal_whose_rebuild_fails_puts_the_document_back(tiny_bot: Harness) -> None:
+    """Removing the only document leaves nothing to index: the rebuild fails, so the files
+    come back and the old index, which still has the document, goes on answering."""
+    bot = tiny_bot
+    searcher = bot.services.search.searcher
+    [listing] = await bot.say(ADMIN_ID, "/documents")
+    await bot.press(ADMIN_ID, listing, "doc:rm:neo", expect=1)
+    confirm = bot.stub.message(ADMIN_ID, int(listing.message_id or 0))
+    await bot.stub.press_button(ADMIN_ID, confirm, "doc:del:neo")
+    failed = await until(
+        bot, lambda s: s.message_id == listing.message_id and "put" in (s.text or "")
+    )
+    assert "I put NEO - NGO, Erhvervsliv och det Offentliga back" in (failed.text or "")
+    assert "nothing to index" in (failed.text or "")
+    assert (bot.settings.knowledge_dir / "documents" / "neo.md").is_file()
+    assert len(list((bot.settings.knowledge_dir / "summaries").glob("neo.*.md"))) == 3
+    assert bot.services.search.searcher is searcher
+    [entry, *_] = await bot.services.storage.audit_entries()
+    assert entry.detail.startswith("neo restored; rebuild failed")
+
+
 async def test_a_document_catalogs_depend_on_is_not_removed(bot: Harness) -> None:
     [listing] = await bot.say(ADMIN_ID, "/documents")
     assert "Documents in the knowledge base (5)" in (listing.text or "")
