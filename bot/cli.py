@@ -334,8 +334,15 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add a document (PDF, Word, HTML, Markdown, text) or a web page, then reindex"
     )
     add.add_argument("source", metavar="FILE|URL", help="a file, or an http(s) address")
-    add.add_argument("--lang", choices=LANGUAGES, help="the document's language (default: detect)")
-    add.add_argument("--title", help="the title (default: from the document)")
+    add.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="the document's language (default: detected; a knowledge Markdown file's front "
+        "matter names its own)",
+    )
+    add.add_argument(
+        "--title", help="the title (default: the document's metadata or first heading)"
+    )
 
     documents = sub.add_parser("documents", help="list the documents in the knowledge base")
     documents.add_argument("--json", action="store_true", help="one JSON object per document")
