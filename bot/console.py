@@ -209,19 +209,24 @@ class ConsoleRequest(BaseRequest):
         elif api == "answerCallbackQuery":
             if params.get("text"):
                 self.out.write(f"   ({params['text']})\n")
-        elif api == "sendDocument":
-            document = params.get("document")
-            name = getattr(document, "filename", None) or "file"
-            data = getattr(document, "input_file_content", b"")
+        elif api in ("sendDocument", "sendPhoto"):  # files and the /stats chart land on disk
+            # uploaded files travel as multipart parts, not as parameters
+            files = request_data.multipart_data if request_data is not None else {}
+            part = next(iter(files.values()), None)
+            name = (part[0] if part is not None else None) or "file"
+            content = part[1] if part is not None else b""
+            data = content if isinstance(content, bytes) else content.read()
             self.downloads.mkdir(parents=True, exist_ok=True)
             target = self.downloads / Path(name).name
-            target.write_bytes(data if isinstance(data, bytes) else bytes(data))
+            target.write_bytes(data)
             self.out.write(f"\n📎 {params.get('caption') or ''} → saved to {target}\n")
-            result = self._message(
-                chat_id,
-                next(self.message_ids),
-                document={"file_id": "local", "file_unique_id": "local", "file_name": name},
+            local = {"file_id": "local", "file_unique_id": "local"}
+            media: dict[str, Any] = (
+                {"document": {**local, "file_name": name}}
+                if api == "sendDocument"
+                else {"photo": [{**local, "width": 900, "height": 450}]}
             )
+            result = self._message(chat_id, next(self.message_ids), **media)
         payload = json.dumps({"ok": True, "result": result}, default=str).encode()
         return 200, payload
 

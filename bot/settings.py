@@ -40,6 +40,8 @@ _TOKEN_RE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{10,100}$")
 _URL_RE = re.compile(r"^https?://[^\s/]+")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _LOG_LEVELS = ("CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING")
+#: What Telegram lets a bot download (getFile): reports with pictures run to several MB.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 def _project_root() -> Path:
@@ -67,9 +69,14 @@ class Settings:
     log_level: str = "INFO"
     questions_per_minute: int = 10
     unanswered_retention_days: int = 30
-    max_upload_bytes: int = 512_000
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
     approximate_index_above: int = 50_000
     conversation_ttl_minutes: int = 15
+    fetch_timeout_seconds: int = 20
+    #: Lets /add and `brobygger add` fetch pages from loopback and private addresses. Only the
+    #: tests set it (they serve pages from 127.0.0.1); with it on, the bot can be made to reach
+    #: services on its own network.
+    allow_private_urls: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -127,7 +134,9 @@ class _Environment(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     questions_per_minute: int = Field(10, ge=1, validation_alias="QUESTIONS_PER_MINUTE")
     unanswered_retention_days: int = Field(30, ge=1, validation_alias="UNANSWERED_RETENTION_DAYS")
-    max_upload_bytes: int = Field(512_000, ge=1024, validation_alias="MAX_UPLOAD_BYTES")
+    max_upload_bytes: int = Field(MAX_UPLOAD_BYTES, ge=1024, validation_alias="MAX_UPLOAD_BYTES")
+    fetch_timeout_seconds: int = Field(20, ge=1, validation_alias="FETCH_TIMEOUT_SECONDS")
+    allow_private_urls: bool = Field(False, validation_alias="ALLOW_PRIVATE_URLS")
     approximate_index_above: int = Field(50_000, ge=1, validation_alias="APPROXIMATE_INDEX_ABOVE")
     conversation_ttl_minutes: int = Field(15, ge=1, validation_alias="CONVERSATION_TTL_MINUTES")
 
@@ -243,6 +252,8 @@ def _one_line(error: ValidationError) -> str:
         detail = str(ctx.get("error", problem["msg"]))
     elif kind == "int_parsing":
         detail = f"must be a whole number, got {problem['input']!r}"
+    elif kind == "bool_parsing":
+        detail = f"must be true or false, got {problem['input']!r}"
     elif kind == "greater_than_equal":
         detail = f"must be at least {ctx['ge']}, got {problem['input']}"
     else:
@@ -288,4 +299,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         max_upload_bytes=env.max_upload_bytes,
         approximate_index_above=env.approximate_index_above,
         conversation_ttl_minutes=env.conversation_ttl_minutes,
+        fetch_timeout_seconds=env.fetch_timeout_seconds,
+        allow_private_urls=env.allow_private_urls,
     )

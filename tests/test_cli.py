@@ -341,9 +341,10 @@ def test_missing_model_on_reindex_is_one_clear_line(
 def test_every_command_has_help() -> None:
     parser = cli.build_parser()
     help_text = parser.format_help()
-    for command in ("reindex", "ask", "chat", "run", "eval"):
+    commands = {"reindex", "ask", "chat", "run", "eval", "add", "documents", "remove"}
+    for command in commands:
         assert command in help_text
-    assert set(cli.COMMANDS) == {"reindex", "ask", "chat", "run", "eval"}
+    assert set(cli.COMMANDS) == commands
 
 
 # --- the installed console script ---------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from bot.errors import IndexBuildError, IndexNotReadyError
 from bot.knowledge import load_knowledge
+from bot.retrieval.cache import CACHE_DIR
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.search import Searcher
@@ -171,8 +172,8 @@ def test_a_second_build_swaps_in_and_removes_the_old_one(
     assert _builds(index_dir) == [second.name]
     assert meta.documents == 2
     assert load_index(index_dir, embedder.name).meta.documents == 2
-    # no temporary symlink or directory left next to `current`
-    assert sorted(p.name for p in index_dir.iterdir()) == [BUILDS, CURRENT]
+    # no temporary symlink or directory left next to `current` (the embedding cache stays)
+    assert sorted(p.name for p in index_dir.iterdir()) == [BUILDS, CACHE_DIR, CURRENT]
 
 
 # --- failures keep the served index ------------------------------------------------------------

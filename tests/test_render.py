@@ -257,7 +257,7 @@ def test_user_text_is_escaped(renderer: Renderer) -> None:
 # --- UI strings ----------------------------------------------------------------------------------
 
 #: Identical on purpose: a symbol-only format and a loanword used as is.
-SAME_AS_ENGLISH = {"projects.period_range", "admin.stats_feedback"}
+SAME_AS_ENGLISH = {"projects.period_range", "admin.stats_feedback", "admin.upload_format"}
 
 
 def _placeholders(text: str) -> set[str]:

@@ -208,3 +208,23 @@ def test_a_rejected_secret_is_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load({"WEBHOOK_URL": "https://x.org/h", "WEBHOOK_SECRET": "top secret!"})
     assert "top secret" not in str(caught.value)
+
+
+def test_documents_defaults_take_what_telegram_lets_a_bot_download() -> None:
+    settings = load()
+    assert settings.max_upload_bytes == 20 * 1024 * 1024
+    assert settings.fetch_timeout_seconds == 20
+    assert settings.allow_private_urls is False  # the SSRF guard is on unless a test says so
+
+
+def test_document_settings_are_read() -> None:
+    settings = load(
+        {"MAX_UPLOAD_BYTES": "4096", "FETCH_TIMEOUT_SECONDS": "3", "ALLOW_PRIVATE_URLS": "true"}
+    )
+    assert (settings.max_upload_bytes, settings.fetch_timeout_seconds) == (4096, 3)
+    assert settings.allow_private_urls is True
+
+
+def test_a_malformed_private_url_flag_is_named() -> None:
+    with pytest.raises(SettingsError, match="ALLOW_PRIVATE_URLS must be true or false"):
+        load({"ALLOW_PRIVATE_URLS": "sometimes"})

@@ -33,7 +33,7 @@ USER_COMMANDS = (
     "forget",
     "help",
 )
-ADMIN_COMMANDS = ("reindex", "stats", "gaps")
+ADMIN_COMMANDS = ("reindex", "documents", "add", "stats", "gaps")
 ROLES = ("practitioner", "young")
 
 

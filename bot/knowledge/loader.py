@@ -311,6 +311,8 @@ def _load_document(path: Path, report: _Report) -> Document:
         path=report.rel(path),
         project=fields.id("project", required=False),
         provenance=fields.string("provenance", required=False) or "",
+        source=fields.string("source", required=False) or "",
+        added=fields.date("added"),
     )
 
 

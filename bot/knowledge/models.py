@@ -43,6 +43,8 @@ class Document:
     path: str  # relative to the knowledge directory's parent, e.g. knowledge/documents/neo.md
     project: str | None = None
     provenance: str = ""
+    source: str = ""  # where an added document came from: the file name or web address
+    added: date | None = None  # the day an admin added it (seed documents have none)
 
 
 @dataclass(frozen=True)

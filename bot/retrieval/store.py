@@ -23,10 +23,10 @@ from typing import Any
 
 import bm25s
 import faiss
-import numpy as np
 
 from bot.errors import IndexBuildError, IndexMismatchError, IndexNotReadyError
 from bot.knowledge.models import KnowledgeBase
+from bot.retrieval.cache import EmbeddingCache
 from bot.retrieval.chunks import Chunk, chunk_knowledge
 from bot.retrieval.embedder import Embedder, Vectors
 from bot.retrieval.text import terms
@@ -128,14 +128,9 @@ def build_index(
         for stale in builds.glob(".tmp-*"):  # leftovers of builds that were killed
             shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir()
-        texts = [c.text for c in chunks]
-        step = max(embedder.batch_size * 4, 256)
-        parts: list[Vectors] = []
-        for start in range(0, len(texts), step):
-            report("embedding", start, len(texts))
-            parts.append(embedder.encode_passages(texts[start : start + step]))
-        report("embedding", len(texts), len(texts))
-        vectors = np.vstack(parts)
+        # Only new or changed passages are encoded; the rest come from the embedding cache.
+        cache = EmbeddingCache.for_index(index_dir)
+        vectors = cache.encode_passages(embedder, [c.text for c in chunks], report)
         report("indexing", 0, 2)
         faiss.write_index(_dense_index(vectors, approximate_above), str(tmp / "dense.faiss"))
         lexical = bm25s.BM25()

@@ -1,5 +1,12 @@
-"""Documents that admins send to the bot: checked, turned into knowledge files and installed
-without ever leaving `knowledge/documents/` or leaving the knowledge base broken.
+"""Documents that admins add – sent to the bot, or given to `brobygger add` as a file or a web
+address – checked, turned into knowledge files and installed without ever leaving
+`knowledge/documents/` or leaving the knowledge base broken.
+
+PDF, Word, HTML, Markdown and plain text are read by bot/knowledge/extract.py, which judges the
+format from the bytes; web pages are fetched by bot/knowledge/fetch.py. This module turns the
+text into a knowledge file (front matter with title, language, source and the day it was added),
+reports what the admin is about to add (title, language, passages, a two-line preview), refuses a
+document whose text is already in the knowledge base, and installs it.
 
 Plain Python (no Telegram), so the checks are unit-tested directly and the handler stays thin.
 Every refusal is an `UploadError` with a reason key that the edge translates for the admin.
@@ -15,34 +22,41 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
 from bot.errors import BrobyggerError
+from bot.knowledge.extract import (
+    MAX_UNCOMPRESSED_BYTES,
+    Extracted,
+    ExtractError,
+    clip_title,
+    extract,
+    first_line,
+)
 from bot.knowledge.loader import check_document, load_knowledge
-from bot.knowledge.models import LANGUAGES, Document, Problem
-from bot.retrieval.chunks import Chunk
+from bot.knowledge.models import LANGUAGES, Document, KnowledgeBase, Problem
+from bot.retrieval.chunks import Chunk, split_passages
 from bot.retrieval.language import detect_language
 
-ALLOWED_SUFFIXES = (".md", ".txt")
-MAX_ID_CHARS = 64
+#: The loader accepts ids of up to 48 characters (callback data "doc:del:<id>" stays < 64 bytes).
+MAX_ID_CHARS = 48
 MAX_TITLE_CHARS = 150
-#: Share of control characters above which decoded "text" is really binary data.
-MAX_CONTROL_SHARE = 0.01
+PREVIEW_LINES = 2
+PREVIEW_CHARS = 120
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*$", re.S | re.M)
 _ID_LINE_RE = re.compile(r"^id:[ \t]*[\"']?([^\"'\s#]+)", re.M)
 _CAPTION_LANG_RE = re.compile(r"\b(?:lang|language)\s*[=:]\s*([A-Za-z_-]+)", re.I)
 _TRANSLITERATE = str.maketrans(
     {"æ": "ae", "ø": "o", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d", "ł": "l", "þ": "th"}
 )
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
 
 
 class UploadError(BrobyggerError):
-    """Why an upload cannot be accepted. `reason` names a UI string (admin.refused_<reason>);
+    """Why a document cannot be added. `reason` names a UI string (admin.refused_<reason>);
     `values` fill its placeholders; `problems` are loader findings as path:line: message."""
 
     def __init__(self, reason: str, problems: Iterable[Problem] = (), **values: object) -> None:
@@ -51,19 +65,27 @@ class UploadError(BrobyggerError):
         self.problems = tuple(problems)
         self.values = values
 
+    @classmethod
+    def from_extract(cls, error: ExtractError) -> UploadError:
+        return cls(error.reason, (), **error.values)
+
 
 @dataclass(frozen=True)
 class PreparedDocument:
-    """A checked upload, ready to be written as knowledge/documents/<id>.md."""
+    """A checked document, ready to be written as knowledge/documents/<id>.md."""
 
     id: str
     title: str
     language: str
     kind: str
-    source_name: str  # the file name as uploaded, for messages and the audit log
+    source_name: str  # the file name or address as given, for messages and the audit log
     content: str  # the whole Markdown file, front matter included
-    converted: bool  # made from a .txt file
-    language_given: bool  # the admin chose the language in the caption
+    converted: bool  # made from something else than a knowledge Markdown file
+    language_given: bool  # the admin chose the language (caption or --lang)
+    format: str = "markdown"  # pdf | docx | html | markdown | text
+    body: str = ""  # the text as the index will read it
+    passages: int = 0  # passages of the body in the index (summaries not counted)
+    preview: tuple[str, ...] = ()  # the first lines, for the admin to recognise it
 
 
 @dataclass(frozen=True)
@@ -78,76 +100,89 @@ def safe_slug(file_name: str) -> str:
     with accents keep their base letter (Å → a), so `../../etc/passwd.md` becomes `passwd`."""
     base = re.split(r"[\\/]", file_name)[-1]
     stem = base.rpartition(".")[0] if "." in base else base
-    folded = unicodedata.normalize("NFKD", stem.lower().translate(_TRANSLITERATE))
+    return slugify(stem)
+
+
+def slugify(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.lower().translate(_TRANSLITERATE))
     ascii_only = folded.encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-")
     return slug[:MAX_ID_CHARS].rstrip("-")
 
 
-def suffix_of(file_name: str) -> str:
-    base = re.split(r"[\\/]", file_name)[-1]
-    _, dot, ext = base.rpartition(".")
-    return f".{ext.lower()}" if dot else ""
+def name_from_url(url: str) -> str:
+    """A file name for a fetched web page: its last path segment (without an ending, which may
+    name what the server generates it from, `.php`, or even `.pdf`) plus `.html`, since the
+    fetch checked that it is HTML. Generic names (`/`, `index.html`) take the host instead."""
+    parts = urlsplit(url)
+    segment = unquote(parts.path.rstrip("/").rpartition("/")[2])
+    stem = segment.rpartition(".")[0] if "." in segment else segment
+    if stem.lower() in ("", "index", "default", "home", "start"):
+        stem = (parts.hostname or "page").removeprefix("www.")
+    return f"{stem}.html"
 
 
 def check_announced(file_name: str, size: int | None, max_bytes: int) -> None:
-    """What can be refused before downloading anything: the type and the announced size."""
-    suffix = suffix_of(file_name)
-    if suffix not in ALLOWED_SUFFIXES:
-        raise UploadError("wrong_type", name=file_name, suffix=suffix or "-")
+    """What can be refused before downloading anything: the announced size. The type is judged
+    from the bytes after the download, since a name can lie."""
     if size is not None and size > max_bytes:
         # Rounded so that the size shown is always above the limit shown.
         raise UploadError("too_big", size_kb=-(-size // 1024), limit_kb=max_bytes // 1024)
 
 
-def caption_language(caption: str | None) -> str | None:
-    """`lang=sv` (or `language: da`) in the caption overrides the detected language."""
-    match = _CAPTION_LANG_RE.search(caption or "")
-    if match is None:
+def check_language(value: str | None) -> str | None:
+    """A language the admin chose (caption or --lang), checked against the supported ones."""
+    if value is None:
         return None
-    value = match.group(1).lower()
+    value = value.strip().lower()
     if value not in LANGUAGES:
         raise UploadError("bad_language", value=value, allowed=", ".join(LANGUAGES))
     return value
 
 
+def caption_language(caption: str | None) -> str | None:
+    """`lang=sv` (or `language: da`) in the caption overrides the detected language."""
+    match = _CAPTION_LANG_RE.search(caption or "")
+    return None if match is None else check_language(match.group(1))
+
+
 def decode_text(data: bytes) -> str:
     """Bytes to text the way the loader reads files, refusing what is not plain UTF-8 text."""
-    if data.startswith(_UTF16_BOMS):
-        raise UploadError("not_utf8", line=1)
-    if b"\x00" in data:
-        raise UploadError("binary")
+    from bot.knowledge.extract import decode_text as decode
+
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise UploadError("not_utf8", line=data[: error.start].count(b"\n") + 1) from None
-    controls = sum(
-        1 for char in text if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS
-    )
-    if text and controls / len(text) > MAX_CONTROL_SHARE:
-        raise UploadError("binary")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise UploadError("empty")
-    return text
+        return decode(data)
+    except ExtractError as error:
+        raise UploadError.from_extract(error) from None
 
 
 def _title(text: str) -> str:
-    line = next(line.strip() for line in text.splitlines() if line.strip())
-    return line if len(line) <= MAX_TITLE_CHARS else line[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+    return clip_title(first_line(text))
 
 
-def text_to_markdown(doc_id: str, text: str, language: str, today: date) -> tuple[str, str]:
-    """A plain text file as a knowledge document (kind news); returns (markdown, title).
-    The body stays verbatim, as for every source document; YAML dumping quotes the title."""
-    title = _title(text)
-    meta = {
+def text_to_markdown(
+    doc_id: str,
+    text: str,
+    language: str,
+    today: date,
+    *,
+    title: str | None = None,
+    source: str | None = None,
+) -> tuple[str, str]:
+    """Extracted text as a knowledge document (kind news); returns (markdown, title).
+    The body stays as extracted, as for every source document; YAML dumping quotes the title.
+    `source` and `added` let /documents say where a document came from and when."""
+    title = clip_title(title) if title else _title(text)
+    meta: dict[str, object] = {
         "id": doc_id,
         "title": title,
         "language": language,
         "kind": "news",
         "provenance": f"Uploaded by an admin on {today.isoformat()}",
     }
+    if source:
+        meta["source"] = source
+        meta["added"] = today
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=10_000)
     return f"---\n{front}---\n{text.strip()}\n", title
 
@@ -176,43 +211,121 @@ def _check(doc_id: str, content: str, source_name: str) -> Document:
     return document
 
 
-def prepare_upload(
-    file_name: str, data: bytes, *, max_bytes: int, today: date, caption: str | None = None
+def preview_of(body: str) -> tuple[str, ...]:
+    """The first lines of text (headings without their marks), clipped: enough for the admin to
+    recognise the document, short enough for one glance."""
+    lines: list[str] = []
+    for raw in body.splitlines():
+        line = " ".join(raw.lstrip("#").split())
+        if not line:
+            continue
+        lines.append(line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…")
+        if len(lines) == PREVIEW_LINES:
+            break
+    return tuple(lines)
+
+
+def _prepared(
+    document: Document,
+    source_name: str,
+    content: str,
+    *,
+    converted: bool,
+    language_given: bool,
+    format: str,
 ) -> PreparedDocument:
-    """Check a downloaded file and turn it into the knowledge file it will become. The caption
-    can choose the language of a .txt file; a .md file states its own in the front matter."""
-    check_announced(file_name, len(data), max_bytes)
-    text = decode_text(data)
-    slug = safe_slug(file_name)
-    if suffix_of(file_name) == ".txt":
-        override = caption_language(caption)
-        if not slug:
-            raise UploadError("bad_name", name=file_name)
-        language = override or detect_language(text)
-        content, _ = text_to_markdown(slug, text, language, today)
-        document = _check(slug, content, file_name)
-        return PreparedDocument(
-            document.id,
-            document.title,
-            document.language,
-            document.kind,
-            file_name,
-            content,
-            converted=True,
-            language_given=override is not None,
-        )
-    doc_id = _front_matter_id(text) or slug or "document"
-    document = _check(doc_id, text, file_name)
     return PreparedDocument(
         document.id,
         document.title,
         document.language,
         document.kind,
-        file_name,
-        text,
-        converted=False,
-        language_given=False,
+        source_name,
+        content,
+        converted=converted,
+        language_given=language_given,
+        format=format,
+        body=document.body,
+        passages=len(split_passages(document.body)),
+        preview=preview_of(document.body),
     )
+
+
+def prepare_upload(
+    file_name: str,
+    data: bytes,
+    *,
+    max_bytes: int,
+    today: date,
+    caption: str | None = None,
+    language: str | None = None,
+    title: str | None = None,
+    source: str | None = None,
+    max_uncompressed: int = MAX_UNCOMPRESSED_BYTES,
+) -> PreparedDocument:
+    """Check a file and turn it into the knowledge file it will become. Blocking (PDF parsing
+    takes seconds): the bot runs it in a worker thread.
+
+    A knowledge Markdown file (front matter) is taken as it is. Everything else becomes a news
+    document: the title from the document's metadata or first heading (or `title`), the
+    language detected from the text unless the caption or `language` names one."""
+    check_announced(file_name, len(data), max_bytes)
+    override = check_language(language) or caption_language(caption)
+    try:
+        extracted: Extracted = extract(file_name, data, max_uncompressed=max_uncompressed)
+    except ExtractError as error:
+        raise UploadError.from_extract(error) from None
+    slug = safe_slug(file_name)
+    if extracted.format == "markdown" and _FRONT_MATTER_RE.match(extracted.text):
+        doc_id = _front_matter_id(extracted.text) or slug or "document"
+        document = _check(doc_id, extracted.text, file_name)
+        return _prepared(
+            document,
+            file_name,
+            extracted.text,
+            converted=False,
+            language_given=False,
+            format="markdown",
+        )
+    if extracted.format == "markdown":
+        # Markdown without front matter is refused with the loader's own words (line 1).
+        _check(slug or "document", extracted.text, file_name)
+    chosen_title = title or extracted.title
+    slug = slug or slugify(chosen_title or "")
+    if not slug:
+        raise UploadError("bad_name", name=file_name)
+    detected = override or detect_language(extracted.text)
+    content, _ = text_to_markdown(
+        slug,
+        extracted.text,
+        detected,
+        today,
+        title=chosen_title,
+        source=source or file_name,
+    )
+    document = _check(slug, content, file_name)
+    return _prepared(
+        document,
+        file_name,
+        content,
+        converted=True,
+        language_given=override is not None,
+        format=extracted.format,
+    )
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"^#+\s*", "", text, flags=re.M).split()).casefold()
+
+
+def find_duplicate(prepared: PreparedDocument, kb: KnowledgeBase) -> Document | None:
+    """Another document in `kb` with the same text (ignoring layout and case): adding it again
+    would only make every answer from it appear twice. The document it would replace does not
+    count: sending a file again with a corrected title or language replaces it."""
+    wanted = _normalised(prepared.body)
+    for document in kb.documents.values():
+        if document.id != prepared.id and _normalised(document.body) == wanted:
+            return document
+    return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -233,13 +346,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def install_document(prepared: PreparedDocument, knowledge_dir: Path) -> Installed:
     """Write the document, then judge the whole knowledge base with it (links to projects,
-    duplicates). If the new file brings any problem, the previous state is restored."""
+    duplicate ids). If the new file brings any problem, the previous state is restored. A
+    document whose text is already there (under any id) is refused before anything is written."""
     documents = knowledge_dir / "documents"
     documents.mkdir(parents=True, exist_ok=True)
     target = documents / f"{prepared.id}.md"
     if not _ID_RE.match(prepared.id) or target.resolve().parent != documents.resolve():
         raise UploadError("bad_name", name=prepared.source_name)
+    duplicate = find_duplicate(prepared, load_knowledge(knowledge_dir))
+    if duplicate is not None:
+        raise UploadError("duplicate", id=duplicate.id, title=duplicate.title)
     previous = target.read_bytes() if target.exists() else None
+    if previous is not None and previous == prepared.content.encode("utf-8"):
+        raise UploadError("duplicate", id=prepared.id, title=prepared.title)
 
     def restore() -> None:
         if previous is None:

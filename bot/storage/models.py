@@ -61,6 +61,16 @@ class LanguageStats:
 
 
 @dataclass(frozen=True, slots=True)
+class DailyQuestions:
+    """Questions asked on one day in one language, and how many got an answer."""
+
+    day: date
+    language: str
+    questions: int
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Figures for ``/stats`` over the window ``[since, today]``.
 

@@ -21,6 +21,7 @@ from .models import (
     LANGUAGES,
     ROLES,
     AuditEntry,
+    DailyQuestions,
     Gap,
     LanguageStats,
     Stats,
@@ -562,6 +563,26 @@ class Storage:
             feedback_down=sum(s.feedback_down for s in per_language.values()),
             per_language=per_language,
         )
+
+    async def daily_questions(self, *, since: date) -> list[DailyQuestions]:
+        """Questions per day and language from ``since`` on, for the /stats chart.
+
+        Days without questions are simply absent; the chart fills them in.
+        """
+        rows = await self._fetchall(
+            "SELECT day, language, sum(count), sum(CASE WHEN answered THEN count ELSE 0 END)"
+            " FROM questions WHERE day >= ? GROUP BY day, language ORDER BY day, language",
+            (since.isoformat(),),
+        )
+        return [
+            DailyQuestions(
+                day=date.fromisoformat(day),
+                language=str(language),
+                questions=int(asked),
+                answered=int(answered),
+            )
+            for day, language, asked, answered in rows
+        ]
 
     # ------------------------------------------------------------------ privacy
 

@@ -271,14 +271,18 @@ async def test_caption_chooses_the_language(tiny_bot: Harness) -> None:
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("report.pdf", b"%PDF-1.7 ...", "Only .md and .txt files can be added (this one is .pdf)."),
+        ("report.pdf", b"%PDF-1.7 ...", "The PDF file is damaged or cut off"),
         ("big.txt", b"word " * 1000, "The file is too big: 5 KB, the limit is 2 KB."),
         (
             "latin1.txt",
             "Rad ett\nHälsningar".encode("latin-1"),
             "The file is not UTF-8 text (the first bad character is on line 2).",
         ),
-        ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "The file is binary, not text."),
+        (
+            "photo.txt",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            "The name ends in .txt, but the file is really PNG.",
+        ),
         (
             "bad.md",
             VISBY_MD.replace("kind: news", "kind: rumour").encode(),
@@ -319,7 +323,9 @@ async def test_documents_from_other_people_are_not_added(bot: Harness) -> None:
     mark = bot.stub.mark()
     await bot.stub.send_document(USER, "visby.md", VISBY_MD.encode())
     [reply] = await bot._collect(USER, mark, 1, 0.3, 10.0)
-    assert "only read text" in (reply.text or "")
+    assert "Only the people who look after my knowledge base can add documents" in (
+        reply.text or ""
+    )
     assert sorted((bot.settings.knowledge_dir / "documents").iterdir()) == before
     assert await bot.services.storage.audit_entries() == []
 
@@ -337,7 +343,8 @@ async def test_stats_and_gaps_after_answered_and_unanswered_questions(bot: Harne
     await bot.say(USER + 2, "What is the weather like in Madrid tomorrow?")
     await bot.say(USER + 3, "what is the weather like in  Madrid tomorrow?")
 
-    [report] = await bot.say(ADMIN_ID, "/stats")
+    report, chart = await bot.say(ADMIN_ID, "/stats", expect=2)
+    assert chart.method == "sendPhoto"
     text = report.text or ""
     assert "Last 7 days" in text
     assert "Last 30 days" in text

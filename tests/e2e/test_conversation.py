@@ -67,6 +67,10 @@ async def test_admin_sees_admin_commands_in_help(bot: Harness) -> None:
     [reply] = await bot.say(bot.admin_id, "/help")
     assert "/reindex" in (reply.text or "")
     assert "/gaps" in (reply.text or "")
+    assert "/documents – admin: the documents in the knowledge base; remove one" in (
+        reply.text or ""
+    )
+    assert "/add – admin: add a web page" in (reply.text or "")
 
 
 async def test_command_menu_is_published_per_language(bot: Harness) -> None:
@@ -257,10 +261,7 @@ async def test_a_value_question_opens_with_the_value_and_its_source(
     assert first_line.startswith("💡")
     assert value in first_line
     assert source_line.startswith(translate(code, "common.source") + ": ")
-    assert any(
-        language_name(lang, code) in source_line
-        for lang in ("en", "sv", "da")
-    )
+    assert any(language_name(lang, code) in source_line for lang in ("en", "sv", "da"))
     assert len(text) <= 900, len(text)  # the issue measured 2,700 for the budget question
     labels = [label for label, _ in reply.buttons]
     assert translate(code, "questions.full_text") in labels
