@@ -524,7 +524,7 @@ ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("with v0.1 weights (BM25 0.75, dense 0.25)", {"lexical_weight": 0.75, "dense_weight": 0.25}),
     ("without document evidence", {"document_evidence": 0.0}),
     ("without typo repair", {"fuzzy": False}),
-    ("without the dense refusal floor", {"min_dense": 0.0}),
+    ("names counted once in BM25", {"name_boost": 1}),
     ("without answer-type checks", {"answer_types": False}),
 )
 

@@ -57,22 +57,16 @@ class SearchConfig:
     # third result from another document: "fused" (best remaining), "dense" (the semantic
     # leg's best), or "" (plain order)
     diversify: str = "dense"
-    name_boost: int = 1  # names (NEO, BAGS4YOUTH, Gävle) count this many times in BM25
-    # added to a passage's score times the share of the question's names it contains: a look-
-    # alike document about another city's autumn conference must not outrank the one in Gävle
-    name_match: float = 0.0
+    name_boost: int = 2  # names (NEO, BAGS4YOUTH, Gävle) count this many times in BM25
     unknown_weight: float = 0.0  # how much words the corpus never uses count against coverage
     # refusal ("no good answer") rule
     max_unknown_share: float = 1.1  # > 1: off (it refused answerable cross-lingual questions)
-    min_coverage: float = 0.2  # idf-weighted, over the top three passages together
+    min_coverage: float = 0.1  # idf-weighted, over the top three passages together
     strong_dense: float = 0.84
     # a question whose only known words are names is answered only above this cosine (a
     # multilingual model rates "the weather in Gävle" close to the Gävle meeting)
-    name_only_dense: float = 0.9
+    name_only_dense: float = 0.86
     answer_types: bool = True
-    # refuse when the best dense cosine is below this and no name the corpus knows is asked
-    # about: the model's own "nothing here is about that" (0 = off)
-    min_dense: float = 0.0
 
     def with_changes(self, **changes: object) -> SearchConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -217,8 +211,6 @@ class Searcher:
         fused = config.lexical_weight * normalised + config.dense_weight * self._rescaled(
             dense, config.dense_floor
         )
-        if config.name_match and names:
-            fused = fused + config.name_match * self._name_share(names)
         fused = np.where(self._mask(config.kinds), fused, -np.inf)
         # Only the best few hundred chunks can reach the answer: ranking work stays small
         # however large the corpus (100 000 chunks in benchmarks/).
@@ -262,12 +254,6 @@ class Searcher:
         if config.diversify:
             hits = collect(self._diversified(order, fused, dense, config.diversify), top_k)
         return SearchResult(query, lang, answered, hits, analysed.unknown)
-
-    def _name_share(self, names: list[str]) -> np.ndarray:
-        """Per passage, the share of the named things it mentions (one sparse BM25 look-up
-        per name)."""
-        present = [self.lexical_scores(name) > 0 for name in dict.fromkeys(names)]
-        return np.mean(present, axis=0, dtype=np.float32)
 
     @staticmethod
     def _rescaled(dense: np.ndarray, floor: float) -> np.ndarray:
@@ -355,10 +341,6 @@ class Searcher:
         if not hits or not analysed.content:
             return False
         names = self.vocabulary.names_in(analysed.words)
-        if config.min_dense and not names and hits[0].dense < config.min_dense:
-            best = max(h.dense for h in hits)
-            if best < config.min_dense:
-                return False  # the model finds nothing close, and no known name is asked about
         if (
             analysed.unknown_share >= config.max_unknown_share
             and not names
