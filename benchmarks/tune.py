@@ -162,15 +162,16 @@ def main() -> int:
         vectors,
         base,
         {
-            # earlier grids on curated and documents-only alone (lexical 0.15-0.75, floor
-            # 0/0.75/0.8, feedback 3-5 passages, 12-20 terms, weight 0.3/0.6, evidence 0/0.3)
-            # put floor 0.75, 3 passages and 12 terms best; with the look-alikes added, lexical
-            # 0.22-0.65, name boost 1-3, feedback 0/0.3 and evidence 0/0.3 put lexical 0.22,
-            # name boost 2, feedback 0.3, evidence 0 best; then the name-match lever:
+            # earlier grids on curated and documents-only alone (lexical 0.15-0.75, a dense
+            # floor 0/0.75/0.8 = a span of ~0.12 below the best, feedback 3-5 passages, 12-20
+            # terms, weight 0.3/0.6, evidence 0/0.3) put 3 passages and 12 terms best; with the
+            # look-alikes added, lexical 0.22-0.65, name boost 1-3, feedback 0/0.3 and evidence
+            # 0/0.3 put name boost 2, feedback 0.3, evidence 0 best; a name-match bonus
+            # (0.15-0.5 times the share of the question's names a passage holds) bought at most
+            # +0.01 Hit@1 and was not kept. Then language centring:
+            "language_centering": [0.0, 0.35, 0.5, 0.7],
+            "dense_span": [0.08, 0.12, 0.18],
             "lexical_weight": [0.22, 0.35],
-            "name_boost": [2],
-            # a name-match bonus (0.15-0.5 times the share of the question's names a passage
-            # holds) bought at most +0.01 Hit@1: not kept
         },
         "ranking",
     )

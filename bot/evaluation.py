@@ -520,7 +520,8 @@ def hybrid_report(
 #: Each retrieval lever switched off in turn (report half): what it buys.
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("without dense feedback (PRF)", {"prf_weight": 0.0}),
-    ("without dense rescaling (raw cosine)", {"dense_floor": 0.0}),
+    ("without dense rescaling (raw cosine)", {"dense_span": 0.0}),
+    ("without language centring", {"language_centering": 0.0}),
     ("with v0.1 weights (BM25 0.75, dense 0.25)", {"lexical_weight": 0.75, "dense_weight": 0.25}),
     ("without document evidence", {"document_evidence": 0.0}),
     ("without typo repair", {"fuzzy": False}),
@@ -549,7 +550,7 @@ def evaluate(
             "bm25", "plain BM25, unstemmed words, English stopwords; refuses when nothing matches"
         ),
     }
-    _hybrid_outcomes(reports["hybrid"], searcher, questions, vectors)
+    _hybrid_outcomes(reports["hybrid"], searcher, questions, list(vectors))
     threshold = dense_refusal_threshold(embedder)
     for question, vector in zip(questions, vectors, strict=True):
         dense = searcher.dense_scores(vector)

@@ -35,12 +35,17 @@ class SearchConfig:
     """The retrieval levers, each measured on the evaluation set (docs/benchmarks.md): the
     defaults are what measured best; switching one off shows what it buys."""
 
-    lexical_weight: float = 0.22
-    dense_weight: float = 0.78
+    lexical_weight: float = 0.35
+    dense_weight: float = 0.65
     # Dense cosines of a multilingual e5 model sit in a narrow band (unrelated text ~0.75), so
-    # the dense leg is rescaled per query: cosines at or below `dense_floor` count 0, the best 1.
-    # 0 keeps the raw cosine (all-MiniLM's spread is wide enough).
-    dense_floor: float = 0.75
+    # the dense leg is rescaled per query: the best passage counts 1, one `dense_span` below it
+    # 0. 0 keeps the raw cosine (all-MiniLM's spread is wide enough).
+    dense_span: float = 0.18
+    # Share of its language's mean vector taken out of every passage and question before the
+    # dense leg ranks them: a multilingual model rates a Danish question closer to any Danish
+    # passage than to the English one that answers it; without the language's common direction
+    # the topic decides. Refusal still reads the plain cosine.
+    language_centering: float = 0.5
     # Pseudo-relevance feedback from the dense leg: the telling words of the `prf_passages`
     # best dense passages join the BM25 query with weight `prf_weight`, so a Danish question
     # also matches the Swedish words of the passage the model found.
@@ -62,7 +67,7 @@ class SearchConfig:
     # refusal ("no good answer") rule
     max_unknown_share: float = 1.1  # > 1: off (it refused answerable cross-lingual questions)
     min_coverage: float = 0.1  # idf-weighted, over the top three passages together
-    strong_dense: float = 0.84
+    strong_dense: float = 0.82
     # a question whose only known words are names is answered only above this cosine (a
     # multilingual model rates "the weather in Gävle" close to the Gävle meeting)
     name_only_dense: float = 0.86
@@ -77,6 +82,9 @@ class SearchConfig:
 PREVIOUS_CONFIG = SearchConfig(
     lexical_weight=0.75,
     dense_weight=0.25,
+    dense_span=0.0,
+    language_centering=0.0,
+    prf_weight=0.0,
     fuzzy=True,
     join=True,
     decompound=True,
@@ -135,6 +143,58 @@ def coverage(
     return found / total if total else 0.0
 
 
+class LanguageCentroids:
+    """Each language's mean passage vector, and what is needed to score passages and a question
+    with a share of their language's mean taken out, from the plain cosines, without a second
+    copy of the vectors (the approximate index at scale keeps none in memory)."""
+
+    def __init__(self, index: LoadedIndex) -> None:
+        vectors = index.vectors
+        if vectors is None:
+            vectors = index.dense.reconstruct_n(0, index.dense.ntotal)
+        languages = [c.lang for c in index.chunks]
+        self.languages = sorted(set(languages))
+        position = {lang: i for i, lang in enumerate(self.languages)}
+        self.of_passage = np.array([position[lang] for lang in languages], dtype=np.int64)
+        if not len(vectors):
+            self.means = np.zeros((0, 0), dtype=np.float32)
+            return
+        self.means = np.stack(
+            [vectors[self.of_passage == i].mean(axis=0) for i in range(len(self.languages))]
+        ).astype(np.float32)
+        self.passage_dot_mean = (vectors @ self.means.T).astype(np.float32)  # n x languages
+        own = self.passage_dot_mean[np.arange(len(vectors)), self.of_passage]
+        own_norm = np.einsum("ij,ij->i", self.means, self.means)[self.of_passage]
+        self._own = own
+        self._own_norm = own_norm
+        self._norms: dict[float, np.ndarray] = {}
+
+    def centred(self, cosine: np.ndarray, vector: Vectors, lang: str, share: float) -> np.ndarray:
+        """cos(p - share·mean(lang of p), q - share·mean(lang of q)) for every passage, from
+        cos(p, q). A question in a language no passage has uses the mean of the means."""
+        if not len(self.means):
+            return cosine
+        if lang in self.languages:
+            mine = self.means[self.languages.index(lang)]
+            passage_dot_mine = self.passage_dot_mean[:, self.languages.index(lang)]
+        else:
+            mine = self.means.mean(axis=0)
+            passage_dot_mine = self.passage_dot_mean.mean(axis=1)
+        means_dot_q = (self.means @ vector)[self.of_passage]
+        means_dot_mine = (self.means @ mine)[self.of_passage]
+        numerator = (
+            cosine - share * passage_dot_mine - share * means_dot_q + share * share * means_dot_mine
+        )
+        if share not in self._norms:
+            self._norms[share] = np.sqrt(
+                np.maximum(1 - 2 * share * self._own + share * share * self._own_norm, 1e-9)
+            )
+        question = vector - share * mine
+        scores = numerator / (self._norms[share] * max(float(np.linalg.norm(question)), 1e-9))
+        # the approximate index scores only its nearest passages; the rest stay 0
+        return np.where(cosine != 0, scores, 0).astype(np.float32)
+
+
 class Searcher:
     """Scores every chunk of one index for a query (vector already encoded)."""
 
@@ -151,6 +211,7 @@ class Searcher:
         )
         self._analysers: dict[tuple[bool, bool, bool], QueryAnalyser] = {}
         self._kind_masks: dict[frozenset[str], np.ndarray] = {}
+        self.centroids = LanguageCentroids(index)
 
     def analyser(self, config: SearchConfig) -> QueryAnalyser:
         key = (config.fuzzy, config.join, config.decompound)
@@ -201,7 +262,12 @@ class Searcher:
         analysed = self.analyser(config).analyse(query)
         names = self.vocabulary.names_in(analysed.words)
         lexical = self.lexical_scores(analysed.words + tuple(names) * (config.name_boost - 1))
-        dense = self.dense_scores(vector)
+        cosine = self.dense_scores(vector)
+        dense = cosine
+        if config.language_centering:
+            dense = self.centroids.centred(
+                cosine, vector, detect_language(query), config.language_centering
+            )
         if config.prf_passages and config.prf_weight:
             lexical = lexical + config.prf_weight * self._bm25(
                 self._feedback_terms(dense, analysed.words, config)
@@ -209,7 +275,7 @@ class Searcher:
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         normalised = lexical / top_lexical if top_lexical > 0 else lexical
         fused = config.lexical_weight * normalised + config.dense_weight * self._rescaled(
-            dense, config.dense_floor
+            dense, config.dense_span
         )
         fused = np.where(self._mask(config.kinds), fused, -np.inf)
         # Only the best few hundred chunks can reach the answer: ranking work stays small
@@ -238,7 +304,7 @@ class Searcher:
                         float(fused[idx]),
                         chunk,
                         float(lexical[idx]),
-                        float(dense[idx]),
+                        float(cosine[idx]),
                         coverage(analysed.words, text, self.vocabulary),
                     )
                 )
@@ -256,13 +322,12 @@ class Searcher:
         return SearchResult(query, lang, answered, hits, analysed.unknown)
 
     @staticmethod
-    def _rescaled(dense: np.ndarray, floor: float) -> np.ndarray:
-        if not floor or not len(dense):
+    def _rescaled(dense: np.ndarray, span: float) -> np.ndarray:
+        if not span or not len(dense):
             return np.clip(dense, 0, 1)
         top = float(dense.max())
-        if top <= floor:
-            return np.zeros_like(dense)
-        return np.clip((dense - floor) / (top - floor), 0, 1)
+        rescaled: np.ndarray = np.clip((dense - (top - span)) / span, 0, 1)
+        return rescaled
 
     def _feedback_terms(
         self, dense: np.ndarray, asked: tuple[str, ...], config: SearchConfig

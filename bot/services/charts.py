@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from bot.i18n import translate
 from bot.knowledge.models import LANGUAGES
+from bot.render import language_name
 from bot.storage import DailyQuestions
 
 #: One colour per language, distinguishable for the common colour-vision deficiencies.
@@ -69,7 +70,7 @@ def render_stats_chart(data: ChartData, lang: str) -> bytes:
             counts,
             bottom=bottom,
             color=COLOURS[code],
-            label=translate(lang, f"common.language_name_{code}").capitalize(),
+            label=language_name(code, lang).capitalize(),
             width=0.8,
         )
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]

@@ -73,6 +73,18 @@ def joined(replies: list[Sent]) -> str:
     return "\n".join(reply.text or "" for reply in replies)
 
 
+async def answer(bot: Harness, question: str, lang: str) -> str:
+    """What a reader can see of the answer: the reply (the answering sentence first) and, behind
+    its "full text" button, the passages whole."""
+    replies = await bot.say(USER, question, language_code=lang)
+    texts = [joined(replies)]
+    last = replies[-1] if replies else None
+    full = [data for _, data in (last.buttons if last else []) if (data or "").startswith("full:")]
+    if last is not None and full:
+        texts.append(joined(await bot.press(USER, last, full[0], expect=1)))
+    return "\n".join(texts)
+
+
 def shown_before(bot: Harness, status: Sent, done: Sent) -> list[str]:
     """The texts the status message showed before its final state."""
     return [
@@ -118,18 +130,16 @@ async def test_pdf_is_added_shown_first_and_found_in_its_language(tiny_bot: Harn
     assert "added: " in saved
     assert "## Sommarjobb i fjällen" in saved
 
-    replies = await bot.say(
-        USER, "Vad gör deltagarna i sommarjobben i Östersund?", language_code="sv"
-    )
-    assert "vandringsleder" in joined(replies)
+    text = await answer(bot, "Vad gör deltagarna i sommarjobben i Östersund?", "sv")
+    assert "vandringsleder" in text
 
 
 async def test_pdf_is_found_from_english(tiny_bot: Harness) -> None:
     await upload(tiny_bot, "fjallen.pdf", PDF_SV, final="Added")
-    replies = await tiny_bot.say(
-        USER, "What do the young people with summer jobs in the mountains clear?"
+    text = await answer(
+        tiny_bot, "What do the young people with summer jobs in the mountains clear?", "en"
     )
-    assert "vandringsleder" in joined(replies)
+    assert "vandringsleder" in text
 
 
 async def test_docx_is_added_and_found_in_its_language(tiny_bot: Harness) -> None:
@@ -140,18 +150,14 @@ async def test_docx_is_added_and_found_in_its_language(tiny_bot: Harness) -> Non
     assert "Title: Værkstedsskolen i Esbjerg" in text
     assert "Language: Danish (detected" in text
     assert "Format: Word (.docx)" in text
-    replies = await bot.say(
-        USER, "Hvad lærer de unge på Værkstedsskolen i Esbjerg?", language_code="da"
-    )
-    assert "reparere cykler" in joined(replies)
+    text = await answer(bot, "Hvad lærer de unge på Værkstedsskolen i Esbjerg?", "da")
+    assert "reparere cykler" in text
 
 
 async def test_docx_is_found_from_swedish(tiny_bot: Harness) -> None:
     await upload(tiny_bot, "Værkstedsskolen.docx", DOCX_DA, final="Added")
-    replies = await tiny_bot.say(
-        USER, "Vad får ungdomarna lära sig på verkstadsskolan i Esbjerg?", language_code="sv"
-    )
-    assert "reparere cykler" in joined(replies)
+    text = await answer(tiny_bot, "Vad får ungdomarna lära sig på verkstadsskolan i Esbjerg?", "sv")
+    assert "reparere cykler" in text
 
 
 async def test_web_page_is_fetched_added_and_found_in_its_language(tiny_bot: Harness) -> None:
@@ -168,17 +174,15 @@ async def test_web_page_is_fetched_added_and_found_in_its_language(tiny_bot: Har
     saved = (bot.settings.knowledge_dir / "documents" / "apprenticeships.md").read_text("utf-8")
     for noise in ("cookies", "Contact us", "Copyright", "analytics"):
         assert noise not in saved
-    replies = await bot.say(USER, "Where can young people train as crane operators?")
-    assert "port of Tallinn" in joined(replies)
+    text = await answer(bot, "Where can young people train as crane operators?", "en")
+    assert "port of Tallinn" in text
 
 
 async def test_web_page_is_found_from_danish(tiny_bot: Harness) -> None:
     async with serve({"/apprenticeships": ("text/html", HTML_EN)}) as base:
         await add_page(tiny_bot, f"{base}/apprenticeships", "Added")
-    replies = await tiny_bot.say(
-        USER, "Hvor kan unge uddanne sig til kranførere?", language_code="da"
-    )
-    assert "port of Tallinn" in joined(replies)
+    text = await answer(tiny_bot, "Hvor kan unge uddanne sig til kranførere?", "da")
+    assert "port of Tallinn" in text
 
 
 async def test_html_file_is_added_with_the_article_only(tiny_bot: Harness) -> None:
@@ -209,7 +213,7 @@ async def test_documents_lists_and_removal_stops_answers(tiny_bot: Harness) -> N
     bot = tiny_bot
     await upload(bot, "Værkstedsskolen.docx", DOCX_DA, final="Added")
     question = "Hvad lærer de unge på Værkstedsskolen i Esbjerg?"
-    assert "reparere cykler" in joined(await bot.say(USER, question, language_code="da"))
+    assert "reparere cykler" in await answer(bot, question, "da")
 
     [listing] = await bot.say(ADMIN_ID, "/documents")
     text = listing.text or ""
@@ -241,7 +245,7 @@ async def test_documents_lists_and_removal_stops_answers(tiny_bot: Harness) -> N
     assert "Removed Værkstedsskolen i Esbjerg (vaerkstedsskolen)." in (done.text or "")
     assert "Whole index: 1 documents" in (done.text or "")
     assert not (bot.settings.knowledge_dir / "documents" / "vaerkstedsskolen.md").exists()
-    assert "reparere cykler" not in joined(await bot.say(USER, question, language_code="da"))
+    assert "reparere cykler" not in await answer(bot, question, "da")
     assert "vaerkstedsskolen" not in {c.document for c in bot.services.search.searcher.index.chunks}
     actions = [
         (e.action, e.detail.split(" ")[0]) for e in await bot.services.storage.audit_entries()
