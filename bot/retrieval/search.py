@@ -323,10 +323,10 @@ class Searcher:
 
     @staticmethod
     def _rescaled(dense: np.ndarray, span: float) -> np.ndarray:
-        if not span or not len(dense):
-            return np.clip(dense, 0, 1)
-        top = float(dense.max())
-        rescaled: np.ndarray = np.clip((dense - (top - span)) / span, 0, 1)
+        top = float(dense.max()) if len(dense) else 0.0
+        rescaled: np.ndarray = (
+            np.clip((dense - (top - span)) / span, 0, 1) if span else np.clip(dense, 0, 1)
+        )
         return rescaled
 
     def _feedback_terms(
