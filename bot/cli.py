@@ -320,6 +320,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         variants=variants,
         distractors_dir=Path(args.distractors_dir),
         previous=previous,
+        benchmarks=Path(args.benchmarks) if args.benchmarks else None,
     )
     if args.dialogues_file:  # conversations and reply lengths: their own section of each file
         from bot.evaluation_dialogues import run_conversation_evaluation
@@ -411,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--benchmarks",
         default=None,
         metavar="FILE",
-        help="also write the conversation figures into FILE's conversation section",
+        help="also write the retrieval and conversation figures into FILE's sections",
     )
     return parser
 

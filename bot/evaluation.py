@@ -958,6 +958,66 @@ def render_matrix(matrix: Matrix, markdown: bool) -> str:
     return "\n".join(parts)
 
 
+#: The goals of the release (issue 8), curated / documents only, per GOAL_FIGURES row.
+GOALS: dict[str, str] = {
+    "Hit@1": "≥ 0.85 / ≥ 0.65",
+    "Hit@3": "≥ 0.95 / ≥ 0.85",
+    "cross-lingual Hit@3": "≥ 0.92 / ≥ 0.80",
+    "paraphrase Hit@3": "≥ 0.85 / ≥ 0.70",
+    "young people's Hit@3": "≥ 0.85 / ≥ 0.70",
+    "unanswerable + off-topic refused ↑": "≥ 0.85 / ≥ 0.85",
+    "answerable wrongly refused ↓": "≤ 0.05 / ≤ 0.10",
+}
+QUALITY_START, QUALITY_END = "<!-- quality:start -->", "<!-- quality:end -->"
+
+
+def quality_section(matrix: Matrix, when: str) -> str:
+    """The retrieval part of docs/benchmarks.md: the goals, both knowledge sets, the
+    baselines and what each lever buys, all on the report half."""
+    report_half = matrix.half("report")
+    n_report = sum(q.split == "report" for q in matrix.questions)
+    columns = [(label, reports["hybrid"]) for label, reports in report_half.items()]
+    header, rows = goals_table(columns)
+    header = [*header, "goal (curated / documents only)"]
+    rows = [[*row, GOALS.get(row[0], "–")] for row in rows]
+    parts = [
+        "## Retrieval quality",
+        "",
+        f"Written by `make eval` on {when}; do not edit by hand (the whole report, with every "
+        "row and tag and the tuning half, is [docs/eval.md](eval.md)). All figures are on the "
+        f"**report half** of `benchmarks/data/questions.yaml` ({n_report} questions written "
+        "before any tuning and never tuned on); the product's settings were chosen on the "
+        "tuning half (`python -m benchmarks.tune`). *Curated* = documents + hand-written "
+        "summaries + catalog cards; *documents only* = what an admin's upload looks like; "
+        "*+ distractors* = with 66 fictional look-alike documents (evaluation fixtures only).",
+        "",
+        render_markdown("The product against the goals", (header, rows)),
+    ]
+    for label in ("curated", "documents only"):
+        if label in report_half:
+            parts.append(
+                render_markdown(f"Baselines and levers, {label}", systems_table(report_half[label]))
+            )
+    return "\n".join(parts)
+
+
+def replace_between(path: Path, start: str, end: str, section: str) -> None:
+    """Put `section` between two marker lines of `path` (appended when they are missing)."""
+    import os
+
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    at, until = text.find(start), text.find(end)
+    if at == -1 or until == -1 or until < at:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
+    else:
+        text = text[:at] + block + text[until + len(end) :]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def run_evaluation(
     service: Any,
     questions_file: Path,
@@ -966,6 +1026,7 @@ def run_evaluation(
     variants: Sequence[Variant] = VARIANTS,
     distractors_dir: Path | None = None,
     previous: Embedder | None = None,
+    benchmarks: Path | None = None,
 ) -> int:
     """`brobygger eval`: evaluate the variants, print the report, optionally save it."""
     import sys
@@ -988,4 +1049,10 @@ def run_evaluation(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_matrix(matrix, markdown=True), encoding="utf-8")
         print(f"Wrote {path}")
+    if benchmarks:
+        from datetime import date
+
+        section = quality_section(matrix, date.today().isoformat())
+        replace_between(benchmarks, QUALITY_START, QUALITY_END, section)
+        print(f"Wrote the retrieval section of {benchmarks}")
     return 0

@@ -22,7 +22,6 @@ The report split is measured here and nowhere else; tuning code loads the tuning
 from __future__ import annotations
 
 import html
-import os
 import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from bot.errors import BrobyggerError
+from bot.evaluation import replace_between
 from bot.knowledge.models import LANGUAGES
 
 if TYPE_CHECKING:
@@ -491,17 +491,7 @@ def measure(
 
 def replace_section(path: Path, section: str) -> None:
     """Put `section` between the conversation markers of `path` (appended when missing)."""
-    block = f"{SECTION_START}\n{section.rstrip()}\n{SECTION_END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = text.find(SECTION_START), text.find(SECTION_END)
-    if start == -1 or end == -1 or end < start:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    else:
-        text = text[:start] + block + text[end + len(SECTION_END) :]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    replace_between(path, SECTION_START, SECTION_END, section)
 
 
 def run_conversation_evaluation(
