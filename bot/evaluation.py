@@ -693,12 +693,14 @@ def render_report(reports: Mapping[str, SystemReport], markdown: bool) -> str:
         parts += [f"Retrieval evaluation: {n} questions", systems, ""]
         parts += [render_text(t, tab) for t, tab in tables(reports)]
     failing = failure_lines(reports["hybrid"])
-    heading = f"Failing questions, hybrid ({len(failing)})"
-    if markdown:
-        parts += [f"### {heading}", "", "```", *failing, "```", ""]
-    else:
-        parts += [heading, "-" * len(heading), *failing, ""]
+    parts += failure_block(f"Failing questions, hybrid ({len(failing)})", failing, markdown)
     return "\n".join(parts)
+
+
+def failure_block(heading: str, failing: Sequence[str], markdown: bool) -> list[str]:
+    if markdown:
+        return [f"### {heading}", "", "```", *failing, "```", ""]
+    return [heading, "-" * len(heading), *failing, ""]
 
 
 # --- the evaluation matrix: curated or documents only, with or without distractors -----------
@@ -951,10 +953,7 @@ def render_matrix(matrix: Matrix, markdown: bool) -> str:
             continue
         failing = failure_lines(reports["hybrid"])
         heading = f"Failing questions of the tuning half, hybrid, {label} ({len(failing)})"
-        if markdown:
-            parts += [f"### {heading}", "", "```", *failing, "```", ""]
-        else:
-            parts += [heading, "-" * len(heading), *failing, ""]
+        parts += failure_block(heading, failing, markdown)
     return "\n".join(parts)
 
 

@@ -384,7 +384,13 @@ class _ToySearcher:
         return np.asarray(vector, dtype=np.float32)
 
     def search(
-        self, query: str, vector: np.ndarray, *, top_k: int = 5, lang: str | None = None
+        self,
+        query: str,
+        vector: np.ndarray,
+        *,
+        top_k: int = 5,
+        lang: str | None = None,
+        config: object = None,
     ) -> SearchResult:
         wanted = set(words(query))
         scored = sorted(self.index.chunks, key=lambda c: -len(wanted & set(words(c.text))))
