@@ -320,7 +320,8 @@ def test_model_mismatch_is_one_clear_line(
     assert len(err.strip().splitlines()) == 1, err
     assert "EMBEDDING_MODEL" in err
     assert str(other) in err
-    assert "reindex" in err
+    assert "cannot load the embedding model" in err  # checked before the index is rebuilt
+    assert (env / "index" / "current").exists()  # the old index is still there
 
 
 def test_missing_model_on_reindex_is_one_clear_line(

