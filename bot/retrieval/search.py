@@ -11,7 +11,7 @@ from bot.retrieval.answer_types import answers_kinds, asked_types
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Vectors
 from bot.retrieval.language import detect_language as detect_language  # re-exported
-from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary
+from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary, corpus_vocabulary
 from bot.retrieval.store import LoadedIndex
 from bot.retrieval.text import sentences, stems, terms
 
@@ -147,11 +147,9 @@ class Searcher:
         self.index = index
         self.config = config or SearchConfig()
         self.candidates = candidates
-        self.vocabulary = Vocabulary(
-            (c.title + " " + c.text for c in index.chunks),
-            # names are learnt from prose, not from catalog cards' "Date:"/"Budget:" labels
-            names_from=(c.text for c in index.chunks if c.kind in {"document", "summary"}),
-        )
+        # saved with the build (bot/retrieval/store.py); counted afresh only for an index
+        # handed over without one
+        self.vocabulary = index.vocabulary or corpus_vocabulary(index.chunks)
         self._analysers: dict[tuple[bool, bool, bool], QueryAnalyser] = {}
         self._kind_masks: dict[frozenset[str], np.ndarray] = {}
 
