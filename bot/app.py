@@ -8,7 +8,6 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -19,7 +18,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.handlers import admin, errors, meetings, privacy, projects, questions, start, takeaways
-from bot.request import RetryingRequest
+from bot.request import AnswersFirstRateLimiter, RetryingRequest
 from bot.safety import default_rules
 from bot.services.container import Services
 from bot.settings import Settings
@@ -137,7 +136,8 @@ def build_application(
             RetryingRequest(connection_pool_size=256, connect_timeout=10.0, read_timeout=30.0)
         )
     if rate_limiter:
-        limiter: Any = AIORateLimiter(max_retries=3)  # PTB types it for the default context only
+        # Telegram's limits, spent on answers first (chat actions yield: bot/request.py)
+        limiter: Any = AnswersFirstRateLimiter(max_retries=3)  # PTB types it for defaults only
         builder = builder.rate_limiter(limiter)
     app = builder.build()
     if services is not None:
