@@ -337,8 +337,7 @@ def measure_load(
                 secs(min(r.latencies)),
                 str(r.chat_actions),
                 f"{r.bot_cpu:.2f} ({r.bot_cpu / r.elapsed:.2f})",
-                f"{ms(max(r.lags, default=0.0))} / "
-                f"{ms(percentile(r.lags, 99) if r.lags else 0.0)}",
+                f"{ms(max(r.lags, default=0.0))} / {ms(percentile(r.lags, 99) if r.lags else 0.0)}",
             ]
         )
     bound = (

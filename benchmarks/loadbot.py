@@ -32,6 +32,10 @@ async def _ticker(lags: list[tuple[float, float]], interval: float = 0.002) -> N
         lags.append((time.time(), lag))
 
 
+def _write(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
+
+
 def main() -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     settings = load_settings()
@@ -45,12 +49,12 @@ def main() -> int:
         if init is not None:
             await init(application)
         tasks.append(asyncio.get_running_loop().create_task(_ticker(lags)))
-        Path(os.environ["BENCH_READY_FILE"]).write_text("ready", encoding="utf-8")
+        await asyncio.to_thread(_write, os.environ["BENCH_READY_FILE"], "ready")
 
     async def post_shutdown(application: Any) -> None:
         for task in tasks:
             task.cancel()
-        Path(os.environ["BENCH_LAG_FILE"]).write_text(json.dumps(lags), encoding="utf-8")
+        await asyncio.to_thread(_write, os.environ["BENCH_LAG_FILE"], json.dumps(lags))
         if shutdown is not None:
             await shutdown(application)
 

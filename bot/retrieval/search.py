@@ -13,7 +13,7 @@ from bot.retrieval.embedder import Vectors
 from bot.retrieval.language import detect_language as detect_language  # re-exported
 from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary, corpus_vocabulary
 from bot.retrieval.store import LoadedIndex
-from bot.retrieval.text import sentences, stems, terms
+from bot.retrieval.text import passage_term_set, passage_terms, sentences, stems, terms
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -127,7 +127,7 @@ def coverage(
     uses can count against it with `unknown_weight` (times the weight of the rarest word)."""
     if not wanted:
         return 0.0
-    have = set(terms(text))
+    have = passage_term_set(text)
     weights = [vocabulary.weight(w) if vocabulary else 1.0 for w in wanted]
     found = sum(
         weight
@@ -276,7 +276,7 @@ class Searcher:
         picked: dict[str, float] = {}
         for idx in best:
             chunk = self.index.chunks[int(idx)]
-            for term in terms(chunk.title + " " + chunk.text):
+            for term in passage_terms(chunk.title + " " + chunk.text):
                 if term not in own and term not in picked:
                     picked[term] = self.vocabulary.term_weight(term)
         return sorted(picked, key=lambda t: -picked[t])[: config.prf_terms]

@@ -29,7 +29,7 @@ from bot.knowledge.models import KnowledgeBase
 from bot.retrieval.answer_types import ASKS, HAS
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.search import Hit, SearchResult
-from bot.retrieval.text import content_words, sentence_units, stems, terms
+from bot.retrieval.text import content_words, passage_term_set, sentence_units, stems
 
 if TYPE_CHECKING:
     from bot.render import Renderer
@@ -243,7 +243,7 @@ def _segments(query: str, text: str) -> tuple[Segment, ...]:
     """Mark the sentences that share most meaning-bearing words with the question."""
     wanted = {s for word in content_words(query) for s in stems(word)}
     units = sentence_units(text) if len(text) > 200 or "\n" in text else [(text, "")]
-    scores = [len(wanted & set(terms(unit))) for unit, _ in units]
+    scores = [len(wanted & passage_term_set(unit)) for unit, _ in units]
     best = max(scores, default=0)
     return tuple(
         Segment(unit, best > 0 and score == best, sep)
@@ -342,7 +342,7 @@ def build_passage(hit: Hit, query: str, reader_lang: str, kb: KnowledgeBase) -> 
 def _overlap(wanted: Iterable[str], text: str) -> int:
     """How many of the question's words a text holds, by stem or as the start of a compound
     ("kontaktperson" meets "Kontakt")."""
-    have = set(terms(text))
+    have = passage_term_set(text)
     count = 0
     for word in wanted:
         forms = set(stems(word))
