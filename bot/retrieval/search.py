@@ -259,7 +259,8 @@ class Searcher:
     @staticmethod
     def _rescaled(dense: np.ndarray, floor: float) -> np.ndarray:
         if not floor or not len(dense):
-            return np.clip(dense, 0, 1)
+            clipped: np.ndarray = np.clip(dense, 0, 1)
+            return clipped
         top = float(dense.max())
         if top <= floor:
             return np.zeros_like(dense)

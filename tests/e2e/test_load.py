@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,7 +90,7 @@ async def test_typing_is_shown_only_while_an_answer_is_slow(
     assert again.text == reply.text
 
 
-async def test_typing_never_takes_the_budget_answers_need(tmp_path: Path) -> None:
+async def test_typing_never_takes_the_budget_answers_need() -> None:
     """Answers take Telegram's overall limit first: a typing action is dropped when less than
     half of it is free, and goes out when the bot is quiet."""
     limiter = AnswersFirstRateLimiter(overall_max_rate=30, overall_time_period=1)
