@@ -1,9 +1,9 @@
 """Speed, memory and scale benchmarks of Brobygger; results go into the speed section of
 docs/benchmarks.md (between `<!-- speed:start -->` and `<!-- speed:end -->`).
 
-    .venv/bin/python -m benchmarks.run            # the full run (make bench), ~25 min on 2 cores
+    .venv/bin/python -m benchmarks.run            # the full run (make bench), ~40 min on 2 cores
     .venv/bin/python -m benchmarks.run --quick    # smaller sizes, a few minutes, prints only
-    .venv/bin/python -m benchmarks.run --only latency,concurrency
+    .venv/bin/python -m benchmarks.run --only latency,concurrency --model e5-small
 
 The machine these run on is shared and noisy, so every goal is a ratio against a baseline
 measured in the same run (the model alone), interleaved with the measured side, and figures are
