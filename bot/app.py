@@ -25,6 +25,11 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 REMINDER_SWEEP_SECONDS = 60.0
+#: HTTP connections to the Bot API. Telegram takes 30 calls a second, so a few dozen in flight is
+#: plenty even at half a second per call; and httpcore's pool checks every connection against
+#: every other on each request (quadratic), which with PTB's default of 256 cost the bot more CPU
+#: than answering when 100 people asked at once (issue 10, benchmarks/load.py).
+CONNECTIONS = 32
 
 
 def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
@@ -133,7 +138,9 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     else:  # transient network errors and 5xx are retried (bot/request.py explains the limits)
         builder = builder.request(
-            RetryingRequest(connection_pool_size=256, connect_timeout=10.0, read_timeout=30.0)
+            RetryingRequest(
+                connection_pool_size=CONNECTIONS, connect_timeout=10.0, read_timeout=30.0
+            )
         )
     if rate_limiter:
         # Telegram's limits, spent on answers first (chat actions yield: bot/request.py)

