@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import REPO, Section, Table, bench_settings, load_bench_questions, machine_info
+from .common import (
+    REPO,
+    Check,
+    Section,
+    Table,
+    bench_settings,
+    load_bench_questions,
+    machine_info,
+)
 
 SECTIONS = ("latency", "concurrency", "load", "build", "scale", "coldstart")
 DOC = REPO / "docs" / "benchmarks.md"
@@ -140,6 +148,51 @@ def write_doc(path: Path, speed: str) -> None:
     os.replace(tmp, path)
 
 
+def merge_speed(
+    path: Path, sections: Sequence[Section], machine: dict[str, str], command: str
+) -> str:
+    """The speed block of `path` with `sections` measured again: each replaces the section of
+    the same title, its checks replace the summary rows of the same name, and a line under the
+    machine table says what was re-measured when, at which code. A partial run (`--only` /
+    `--model` with `--write`) updates what a change touched without another full run."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(SPEED_START), text.find(SPEED_END)
+    if start == -1 or end < start:
+        raise SystemExit(f"{path} has no speed section to update: run all sections")
+    block = text[start + len(SPEED_START) : end].strip("\n")
+    parts = block.split("\n### ")
+    head, rest = parts[0], ["### " + part for part in parts[1:]]
+    fresh = {section.title: section.markdown().rstrip("\n") + "\n\n\n" for section in sections}
+    rest = [fresh.pop(part.split("\n", 1)[0][4:], part.rstrip("\n") + "\n\n\n") for part in rest]
+    rest += list(fresh.values())  # sections the full run did not have
+    checks = {check.name: check for section in sections for check in section.checks}
+    merged: list[str] = []
+    for part in rest:
+        if not part.startswith("### Summary"):
+            merged.append(part)
+            continue
+        lines = part.rstrip("\n").split("\n")
+        for n, line in enumerate(lines):
+            name = line[2:].split(" | ", 1)[0] if line.startswith("| ") else ""
+            check = checks.pop(name, None)
+            if check is not None:
+                lines[n] = _summary_row(check)
+        lines += [_summary_row(check) for check in checks.values()]
+        merged.append("\n".join(lines) + "\n\n")
+    note = (
+        f"Re-measured on {machine['date']} at {machine['code']} with `{command}`: "
+        + ", ".join(section.title for section in sections)
+        + f" (load average {machine['load average at start']} at the start)."
+    )
+    head = head.rstrip("\n") + "\n\n" + note + "\n\n"
+    return head + "".join(merged).rstrip("\n") + "\n"
+
+
+def _summary_row(check: Check) -> str:
+    cells = [check.name, check.figure, check.baseline, check.shown_value(), check.goal]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + f" | {check.verdict} |"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
@@ -156,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--write",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="write docs/benchmarks.md (default: only for a full run of all)",
+        help="write docs/benchmarks.md (default: only for a full run of all); with --only or "
+        "--model, the sections run replace theirs in the written speed section",
     )
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument(
@@ -311,8 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"total {machine['total run time']}")
     if write:
+        complete = set(wanted) == set(SECTIONS) and not args.model
+        if not complete:
+            markdown = merge_speed(args.doc, sections, machine, command)
         write_doc(args.doc, markdown)
-        print(f"wrote the speed section of {args.doc}")
+        print(f"wrote the speed section of {args.doc}" + ("" if complete else " (merged)"))
     return 0
 
 
