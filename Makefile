@@ -51,6 +51,7 @@ eval: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.incremental --write
 
 run: setup
 	$(BIN)/brobygger run

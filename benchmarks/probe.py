@@ -32,13 +32,15 @@ def main() -> int:
     model = args.model or BUNDLED_MODEL
     report: dict[str, object] = {"rss_start": rss_bytes()}
     started = time.perf_counter()
-    index = load_index(args.index_dir, model)
+    index = load_index(args.index_dir, model, load_embedder(model).backend)
     report["load_index_s"] = time.perf_counter() - started
     started = time.perf_counter()
     searcher = Searcher(index)
     report["searcher_s"] = time.perf_counter() - started
     report["vocabulary"] = len(searcher.vocabulary.words)
+    started = time.perf_counter()
     load_knowledge(KNOWLEDGE)
+    report["knowledge_s"] = time.perf_counter() - started
     report["rss_index"] = rss_bytes()
     report["dense_index"] = index.meta.dense_index
     report["chunks"] = index.meta.chunks

@@ -8,7 +8,6 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -19,13 +18,18 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.handlers import admin, errors, meetings, privacy, projects, questions, start, takeaways
-from bot.request import RetryingRequest
+from bot.request import AnswersFirstRateLimiter, RetryingRequest
 from bot.safety import default_rules
 from bot.services.container import Services
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 REMINDER_SWEEP_SECONDS = 60.0
+#: HTTP connections to the Bot API. Telegram takes 30 calls a second, so a few dozen in flight is
+#: plenty even at half a second per call; and httpcore's pool checks every connection against
+#: every other on each request (quadratic), which with PTB's default of 256 cost the bot more CPU
+#: than answering when 100 people asked at once (issue 10, benchmarks/load.py).
+CONNECTIONS = 32
 
 
 def register_handlers(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
@@ -143,10 +147,13 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     else:  # transient network errors and 5xx are retried (bot/request.py explains the limits)
         builder = builder.request(
-            RetryingRequest(connection_pool_size=256, connect_timeout=10.0, read_timeout=30.0)
+            RetryingRequest(
+                connection_pool_size=CONNECTIONS, connect_timeout=10.0, read_timeout=30.0
+            )
         )
     if rate_limiter:
-        limiter: Any = AIORateLimiter(max_retries=3)  # PTB types it for the default context only
+        # Telegram's limits, spent on answers first (chat actions yield: bot/request.py)
+        limiter: Any = AnswersFirstRateLimiter(max_retries=3)  # PTB types it for defaults only
         builder = builder.rate_limiter(limiter)
     app = builder.build()
     if services is not None:

@@ -481,7 +481,7 @@ def _hybrid_outcomes(
     report: SystemReport,
     searcher: Searcher,
     questions: Sequence[Question],
-    vectors: Sequence[Vectors],
+    vectors: Sequence[Vectors] | Vectors,
     config: Any = None,
 ) -> None:
     for question, vector in zip(questions, vectors, strict=True):

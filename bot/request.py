@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from telegram._utils.types import JSONDict
 from telegram.error import NetworkError
+from telegram.ext import AIORateLimiter
 from telegram.request import HTTPXRequest, RequestData
 
 log = logging.getLogger(__name__)
@@ -101,3 +103,35 @@ class RetryingRequest(HTTPXRequest):
             )
             await self._sleep(delay)
         return await attempt()
+
+
+class AnswersFirstRateLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter (Telegram's limits: 30 calls a second overall, 20 a minute per
+    group), with chat actions ("typing…") as a courtesy that never takes budget answers need:
+    one is dropped (reported as sent) when less than half of the overall budget is free.
+
+    bot/handlers/common.py already shows "typing…" only for answers that take over a second;
+    this covers the case where many do at once (a hundred people asking together): a typing
+    action for each would delay every answer behind them, and each answer ends the typing
+    anyway."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        limiter = self._base_limiter
+        if (
+            endpoint == "sendChatAction"
+            and limiter is not None
+            and not limiter.has_capacity(limiter.max_rate / 2)
+        ):
+            log.debug("typing action skipped: the rate limit's budget goes to answers")
+            return True
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )

@@ -127,6 +127,7 @@ def test_build_then_load_round_trip(tmp_path: Path, knowledge: Path, embedder: E
         "chunks.jsonl",
         "dense.faiss",
         "meta.json",
+        "vocabulary.json",
     ]
     on_disk = json.loads((build / "meta.json").read_text(encoding="utf-8"))
     assert on_disk["format_version"] == FORMAT_VERSION

@@ -722,3 +722,22 @@ async def test_record_asked_is_activity_and_anonymous_counts_in_one_go(tmp_path:
         assert [gap.text for gap in await storage.gaps(since=day)] == ["hvad koster en pizza?"]
     finally:
         await storage.close()
+
+
+async def test_lookups_do_not_wait_for_a_write_in_progress(storage: Storage) -> None:
+    """A hundred people asking at once are looked up side by side, not one after another
+    behind each other's writes: a lookup answers while a write transaction is open and sees
+    only what was committed."""
+    await storage.save_user(1, language="sv")
+    async with storage._transaction() as conn:
+        await conn.execute("UPDATE users SET language = 'da' WHERE user_id = 1")
+        prefs = await asyncio.wait_for(storage.get_user(1), timeout=5)
+        assert prefs is not None
+        assert prefs.language == "sv"  # not yet committed
+        lookups = await asyncio.wait_for(
+            asyncio.gather(*(storage.get_user(n) for n in range(100))), timeout=5
+        )
+        assert [p is not None for p in lookups] == [n == 1 for n in range(100)]
+    prefs = await storage.get_user(1)
+    assert prefs is not None
+    assert prefs.language == "da"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.i18n import translate, user_language
@@ -19,6 +21,8 @@ from bot.services.container import Services
 log = logging.getLogger(__name__)
 CALLBACK_LIMIT = 64
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+#: Seconds an answer may take before the chat shows "typing…".
+TYPING_AFTER = 1.0
 
 Context = ContextTypes.DEFAULT_TYPE
 #: Rows of (label, callback data) or (label, "url:" + address).
@@ -87,7 +91,14 @@ async def send(
 ) -> Message | None:
     """Render a template and send it, split under 4096 characters; buttons go on the last part."""
     html = get_services(context).renderer.render(template, lang, **values)
-    parts = split_html(html)
+    return await send_rendered(context, chat_id, split_html(html), buttons)
+
+
+async def send_rendered(
+    context: Context, chat_id: int, parts: Sequence[str], buttons: Buttons | None = None
+) -> Message | None:
+    """Send HTML already rendered and split (bot/services/answering.py renders answers in the
+    encoder's thread); buttons go on the last part."""
     message = None
     for number, part in enumerate(parts, start=1):
         message = await context.bot.send_message(
@@ -98,6 +109,34 @@ async def send(
             reply_markup=keyboard(buttons) if number == len(parts) else None,
         )
     return message
+
+
+@contextlib.asynccontextmanager
+async def typing_after(
+    context: Context, chat_id: int, delay: float | None = None
+) -> AsyncIterator[None]:
+    """Show "typing…" in the chat only if the work inside takes longer than `delay` seconds
+    (TYPING_AFTER). Most answers are ready well within it, and each chat action is a call
+    against Telegram's overall limit that the answers need. A typing action still waiting for
+    the rate limiter when the work is done is called off: the answer goes instead."""
+    loop = asyncio.get_running_loop()
+    typing: asyncio.Task[None] | None = None
+
+    async def show() -> None:
+        with contextlib.suppress(TelegramError):  # only a courtesy; the answer matters
+            await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+    def start() -> None:
+        nonlocal typing
+        typing = loop.create_task(show())
+
+    timer = loop.call_later(TYPING_AFTER if delay is None else delay, start)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if typing is not None and not typing.done():
+            typing.cancel()
 
 
 async def edit(

@@ -1,18 +1,20 @@
 """Free text is a question: safety first, then the conversation's topic and retrieval, then an
 answer (answer first) or an honest "I don't know"; plus the buttons under each answer:
-feedback, more results, full text, and suggested next questions for young people."""
+feedback, more results, full text, and suggested next questions for young people.
+
+The search and the reply are composed in the encoder's worker thread (bot/services/answering.py);
+the handler checks, waits and sends. "typing…" is shown only when an answer is not ready within
+about a second: Telegram allows a bot about 30 calls a second in all, and a typing action before
+every answer, even one ready in 60 ms, spent half of them on courtesy."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 from telegram import Message, Update
-from telegram.constants import ChatAction, ChatType
-from telegram.error import TelegramError
+from telegram.constants import ChatType
 
 from bot.handlers.common import (
-    Buttons,
     Context,
     Who,
     answer_callback,
@@ -20,20 +22,15 @@ from bot.handlers.common import (
     get_services,
     outdated,
     send,
+    send_rendered,
+    typing_after,
     who,
 )
 from bot.i18n import translate
 from bot.retrieval.text import content_words, normalise
 from bot.safety import Level, assess, helplines_for
-from bot.services.answers import (
-    PASSAGES_MORE,
-    Answer,
-    answer_context,
-    build_answer,
-    listed,
-    show,
-)
-from bot.services.suggestions import suggest
+from bot.services.answering import Asker, reply
+from bot.services.answers import PASSAGES_MORE, listed, show
 
 MAX_QUESTION_CHARS = 1000
 
@@ -44,20 +41,6 @@ def _question_text(message: Message, bot_username: str | None) -> str:
     if bot_username:
         text = re.sub(rf"@{re.escape(bot_username)}\b", " ", text, flags=re.IGNORECASE)
     return normalise(text)
-
-
-def _suggestion_rows(answer: Answer) -> list[list[tuple[str, str]]]:
-    return [[(f"❓ {text}", f"sg:{answer.id}:{n}")] for n, text in enumerate(answer.suggestions)]
-
-
-def _answer_buttons(answer: Answer, lang: str) -> Buttons:
-    """👍/👎, then "full text" and "more results" when there is more; suggestions last."""
-    rows: list[list[tuple[str, str]]] = [[("👍", f"fb:{answer.id}:+"), ("👎", f"fb:{answer.id}:-")]]
-    extra = [(translate(lang, "questions.full_text"), f"full:{answer.id}")]
-    if listed(answer, 1):
-        extra.append((translate(lang, "questions.more"), f"more:{answer.id}"))
-    rows.append(extra)
-    return rows + _suggestion_rows(answer)
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -90,53 +73,23 @@ async def respond(context: Context, me: Who, question: str, *, asked: str | None
     if not services.limiter.allow(me.user_id):
         await send(context, me.chat_id, "rate_limited", me.lang)
         return
-    with contextlib.suppress(TelegramError):  # only a courtesy; the answer matters
-        await context.bot.send_chat_action(me.chat_id, ChatAction.TYPING)
-    turn = await services.conversation.ask(me.chat_id, plan, services.search)
-    result = turn.result
-    answer = build_answer(
-        result,
-        me.user_id,
-        me.lang,
-        services.kb,
-        turn.index.chunk_map,
-        role=me.role,
-        question=question,
-    )
-    if answer.young:
-        projects = turn.topic.projects if turn.topic is not None else ()
-        answer.suggestions = suggest(services.kb, me.lang, question, projects)
-    today = services.clock().astimezone(services.settings.tz).date()
-    # a new asker's language is remembered, so stats and reminders agree with the replies
-    await services.storage.record_asked(
-        user_id=me.user_id,
-        language=me.lang,
-        answered=result.answered,
-        day=today,
-        text=None if result.answered else question,
-    )
     helplines = helplines_for(me.lang) if safety.level is Level.TOPIC else None
-    services.answers.put(answer)
-    if not result.answered:
-        await send(
-            context,
-            me.chat_id,
-            "no_answer",
-            me.lang,
-            buttons=_suggestion_rows(answer) or None,
-            role=me.role,
-            helplines=helplines,
+    asker = Asker(me.user_id, me.chat_id, me.lang, me.role)
+    async with typing_after(context, me.chat_id):  # only when the answer is slow
+        first = await reply(services, asker, plan, asked=asked, helplines=helplines)
+    services.answers.put(first.answer)
+    today = services.clock().astimezone(services.settings.tz).date()
+    try:
+        await send_rendered(context, me.chat_id, first.parts, first.buttons)
+    finally:  # the answer first; the statistics do not keep anyone waiting
+        # a new asker's language is remembered, so stats and reminders agree with the replies
+        await services.storage.record_asked(
+            user_id=me.user_id,
+            language=me.lang,
+            answered=first.answered,
+            day=today,
+            text=None if first.answered else question,
         )
-        return
-    values = answer_context(
-        answer,
-        explained=services.conversation.explained(me.chat_id),
-        helplines=helplines,
-        asked=asked,
-    )
-    await send(
-        context, me.chat_id, "answer", me.lang, buttons=_answer_buttons(answer, me.lang), **values
-    )
 
 
 def _addressed(message: Message, username: str | None) -> bool:

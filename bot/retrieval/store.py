@@ -2,7 +2,7 @@
 
     index/
       current -> builds/20261122T160000Z-1a2b3c   (a symlink, replaced with one rename)
-      builds/<stamp>/ {meta.json, chunks.jsonl, dense.faiss, bm25/}
+      builds/<stamp>/ {meta.json, chunks.jsonl, dense.faiss, bm25/, vocabulary.json}
 
 A build writes into a hidden temporary directory and only a finished build is renamed into
 place, so a build that fails or is killed halfway leaves the served index as it was.
@@ -29,9 +29,11 @@ from bot.knowledge.models import KnowledgeBase
 from bot.retrieval.cache import EmbeddingCache
 from bot.retrieval.chunks import Chunk, chunk_knowledge
 from bot.retrieval.embedder import Embedder, Vectors
+from bot.retrieval.query import Vocabulary, corpus_vocabulary
 from bot.retrieval.text import terms
 
-FORMAT_VERSION = 2  # 2: the embedding backend is recorded
+FORMAT_VERSION = 3  # 2: the embedding backend is recorded; 3: the query vocabulary is saved
+VOCABULARY = "vocabulary.json"
 CURRENT = "current"
 BUILDS = "builds"
 
@@ -78,6 +80,7 @@ class LoadedIndex:
     dense: Any  # faiss.Index
     vectors: Vectors | None  # kept for exact scoring when the dense index is exact
     lexical: bm25s.BM25
+    vocabulary: Vocabulary | None = None  # typo repair and idf weights (saved since format 3)
 
     @cached_property
     def chunk_map(self) -> dict[str, Chunk]:
@@ -136,6 +139,7 @@ def build_index(
         lexical = bm25s.BM25()
         lexical.index([terms(c.title + " " + c.text) for c in chunks], show_progress=False)
         lexical.save(str(tmp / "bm25"), show_progress=False)
+        corpus_vocabulary(chunks).save(tmp / VOCABULARY)
         report("indexing", 1, 2)
         with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as out:
             for chunk in chunks:
@@ -206,6 +210,7 @@ def load_index(index_dir: Path, model: str, backend: str | None = None) -> Loade
             chunks = [Chunk.from_json(json.loads(line)) for line in lines]
         dense = faiss.read_index(str(path / "dense.faiss"))
         lexical = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+        vocabulary = Vocabulary.load(path / VOCABULARY)
     except (OSError, ValueError, RuntimeError, TypeError) as error:
         raise IndexNotReadyError(
             f"the index in {path} is damaged ({error}): run `brobygger reindex`"
@@ -215,4 +220,4 @@ def load_index(index_dir: Path, model: str, backend: str | None = None) -> Loade
     vectors = None
     if meta.dense_index == "flat":
         vectors = dense.reconstruct_n(0, dense.ntotal)
-    return LoadedIndex(path, meta, chunks, dense, vectors, lexical)
+    return LoadedIndex(path, meta, chunks, dense, vectors, lexical, vocabulary)

@@ -325,6 +325,19 @@ def terms(text: str) -> list[str]:
     return result
 
 
+@lru_cache(maxsize=20_000)
+def passage_terms(text: str) -> tuple[str, ...]:
+    """`terms` of a passage or sentence that many questions meet again (the same hits come up
+    for many questions): tokenising and stemming it every time was most of a search's and an
+    answer's Python work."""
+    return tuple(terms(text))
+
+
+@lru_cache(maxsize=20_000)
+def passage_term_set(text: str) -> frozenset[str]:
+    return frozenset(passage_terms(text))
+
+
 def content_words(text: str) -> list[str]:
     """The words of a question that carry meaning (used to judge how well a passage covers it)."""
     return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]

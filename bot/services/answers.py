@@ -18,18 +18,20 @@ refer to them with a short id instead of the question text.
 
 from __future__ import annotations
 
+import bisect
 import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.knowledge.models import KnowledgeBase
 from bot.retrieval.answer_types import ASKS, HAS
 from bot.retrieval.chunks import Chunk
 from bot.retrieval.search import Hit, SearchResult
-from bot.retrieval.text import content_words, sentence_units, stems, terms
+from bot.retrieval.text import content_words, passage_term_set, sentence_units, stems
 
 if TYPE_CHECKING:
     from bot.render import Renderer
@@ -243,7 +245,7 @@ def _segments(query: str, text: str) -> tuple[Segment, ...]:
     """Mark the sentences that share most meaning-bearing words with the question."""
     wanted = {s for word in content_words(query) for s in stems(word)}
     units = sentence_units(text) if len(text) > 200 or "\n" in text else [(text, "")]
-    scores = [len(wanted & set(terms(unit))) for unit, _ in units]
+    scores = [len(wanted & passage_term_set(unit)) for unit, _ in units]
     best = max(scores, default=0)
     return tuple(
         Segment(unit, best > 0 and score == best, sep)
@@ -342,18 +344,45 @@ def build_passage(hit: Hit, query: str, reader_lang: str, kb: KnowledgeBase) -> 
 def _overlap(wanted: Iterable[str], text: str) -> int:
     """How many of the question's words a text holds, by stem or as the start of a compound
     ("kontaktperson" meets "Kontakt")."""
-    have = set(terms(text))
-    count = 0
-    for word in wanted:
-        forms = set(stems(word))
-        if forms & have or any(
-            (len(w) >= 5 and len(h) >= 5 and (h.startswith(w) or w.startswith(h)))
-            or (len(w) >= 6 and len(h) >= 6 and (h.endswith(w) or w.endswith(h)))
-            for w in forms
-            for h in have
+    index = _term_index(text)
+    return sum(1 for word in wanted if any(index.related(form) for form in stems(word)))
+
+
+@dataclass(frozen=True)
+class _TermIndex:
+    """A text's terms, sorted forwards and backwards, so "does any term start or end with this
+    form (or this form with it)?" is a binary search instead of a scan over every term: the
+    scan was most of an answer's Python work."""
+
+    have: frozenset[str]
+    ordered: tuple[str, ...]
+    backwards: tuple[str, ...]  # each term reversed, sorted
+
+    def related(self, form: str) -> bool:
+        """The form is a term, or shares a compound's start (both ≥ 5 letters) or end (both
+        ≥ 6 letters) with one."""
+        if form in self.have:
+            return True
+        if len(form) >= 5 and (
+            _has_prefix(self.ordered, form)
+            or any(form[:k] in self.have for k in range(5, len(form)))
         ):
-            count += 1
-    return count
+            return True
+        return len(form) >= 6 and (
+            _has_prefix(self.backwards, form[::-1])
+            or any(form[-k:] in self.have for k in range(6, len(form)))
+        )
+
+
+def _has_prefix(ordered: Sequence[str], prefix: str) -> bool:
+    at = bisect.bisect_left(ordered, prefix)
+    return at < len(ordered) and ordered[at].startswith(prefix)
+
+
+@lru_cache(maxsize=20_000)
+def _term_index(text: str) -> _TermIndex:
+    have = passage_term_set(text)
+    return _TermIndex(have, tuple(sorted(have)), tuple(sorted(h[::-1] for h in have)))
 
 
 #: Question words and the sentence words that answer them without sharing a stem.
@@ -458,6 +487,7 @@ def _bare_field(sentence: str) -> bool:
         return False
     value = sentence[label.end() :]
     return len(value.split()) < 6 or "://" in value or "www." in value
+
 
 #: For "what is…" questions: a curated summary opens best, then a catalog card.
 _CURATED = {"summary": 2, "project": 1, "meeting": 1}

@@ -13,7 +13,7 @@ from bot.knowledge.models import KnowledgeBase
 from bot.render import Renderer
 from bot.services.answers import AnswerCache
 from bot.services.conversation import ConversationMemory
-from bot.services.search import SearchService
+from bot.services.search import SearchService, settle
 from bot.settings import Settings
 from bot.storage import Storage
 
@@ -85,6 +85,7 @@ class Services:
         if search is None:
             search = SearchService(settings)
             await asyncio.to_thread(search.load)
+            settle()
         storage = await Storage.open(settings.database_path)
         return cls(settings=settings, search=search, storage=storage, clock=clock, owns_search=owns)
 

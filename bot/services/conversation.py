@@ -32,6 +32,7 @@ know" instead of showing another project's budget.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -270,32 +271,38 @@ class ConversationMemory:
         self.max_chats = max_chats
         self._chats: OrderedDict[int, ChatState] = OrderedDict()
         self._lexicon: TopicLexicon | None = None
+        # Questions are concluded (`conclude`) in the encoder's worker thread while /forget and
+        # new questions read and change the chats on the event loop.
+        self._lock = threading.RLock()
 
     # --- state ----------------------------------------------------------------------------
 
     def state(self, chat_id: int) -> ChatState:
         """The chat's state, fresh when it has been quiet for longer than the ttl."""
         now = self.clock()
-        state = self._chats.get(chat_id)
-        if state is None or state.seen is None or now - state.seen > self.ttl:
-            state = ChatState()
-        state.seen = now
-        self._chats[chat_id] = state
-        self._chats.move_to_end(chat_id)
-        while len(self._chats) > self.max_chats:
-            self._chats.popitem(last=False)
-        return state
+        with self._lock:
+            state = self._chats.get(chat_id)
+            if state is None or state.seen is None or now - state.seen > self.ttl:
+                state = ChatState()
+            state.seen = now
+            self._chats[chat_id] = state
+            self._chats.move_to_end(chat_id)
+            while len(self._chats) > self.max_chats:
+                self._chats.popitem(last=False)
+            return state
 
     def topic(self, chat_id: int) -> Topic | None:
         """The chat's topic if it has not expired (does not count as activity)."""
-        state = self._chats.get(chat_id)
+        with self._lock:
+            state = self._chats.get(chat_id)
         if state is None or state.seen is None or self.clock() - state.seen > self.ttl:
             return None
         return state.topic
 
     def forget(self, chat_id: int) -> None:
         """/forget: the chat's context goes at once."""
-        self._chats.pop(chat_id, None)
+        with self._lock:
+            self._chats.pop(chat_id, None)
 
     def __len__(self) -> int:
         return len(self._chats)
@@ -303,9 +310,10 @@ class ConversationMemory:
     # --- questions --------------------------------------------------------------------------
 
     def lexicon(self, searcher: Searcher, kb: KnowledgeBase) -> TopicLexicon:
-        if self._lexicon is None or self._lexicon.index is not searcher.index:
-            self._lexicon = TopicLexicon(searcher, kb)  # a reindex brings new documents along
-        return self._lexicon
+        with self._lock:
+            if self._lexicon is None or self._lexicon.index is not searcher.index:
+                self._lexicon = TopicLexicon(searcher, kb)  # a reindex brings new documents
+            return self._lexicon
 
     def plan(self, chat_id: int, question: str, searcher: Searcher, kb: KnowledgeBase) -> Plan:
         """How to search `question` in this chat. Pure: nothing is remembered until
@@ -328,23 +336,31 @@ class ConversationMemory:
         answered, what it named ("Tell me about BAGS4YOUTH" and then "who can I write to?").
         An unanswered question naming nothing leaves the topic as it was ("och budgeten?"
         refused, then "vem var kontakt?" is still about BAGS4YOUTH)."""
-        state = self.state(chat_id)
         lexicon = self.lexicon(searcher, kb)
         if not result.hits or not (result.answered or lexicon.names(content_words(plan.question))):
-            return state.topic
+            return self.state(chat_id).topic
         topic = topic_of(plan, result, kb, lexicon)
         if plan.follow_up and plan.topic is not None and topic.documents == plan.topic.documents:
             topic = replace(topic, names=plan.topic.names, anchor=plan.topic.anchor)
-        state.topic = topic
+        with self._lock:
+            self.state(chat_id).topic = topic
         return topic
 
     async def ask(self, chat_id: int, plan: Plan, search: SearchService) -> Turn:
         """Search a planned question, judge it as a follow-up and remember its topic."""
-        searcher = search.searcher
-        result, index = await search.ask_pinned(plan.query)
+        kb = search.knowledge
+        return await search.ask_then(
+            plan.query, lambda result, searcher: self.conclude(chat_id, plan, result, searcher, kb)
+        )
+
+    def conclude(
+        self, chat_id: int, plan: Plan, result: SearchResult, searcher: Searcher, kb: KnowledgeBase
+    ) -> Turn:
+        """What a searched question means for the chat: judged as a follow-up, its topic
+        remembered. Runs in the encoder's worker thread, right after the search."""
         result = self.judge(plan, result)
-        topic = self.remember(chat_id, plan, result, search.knowledge, searcher)
-        return Turn(plan, result, index, topic)
+        topic = self.remember(chat_id, plan, result, kb, searcher)
+        return Turn(plan, result, searcher.index, topic)
 
     def judge(self, plan: Plan, result: SearchResult) -> SearchResult:
         """Whether a follow-up was answered, knowing what the search cannot: that the words

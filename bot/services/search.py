@@ -4,15 +4,17 @@ index without ever stopping answers."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.errors import IndexMismatchError, IndexNotReadyError
 from bot.knowledge.loader import knowledge_checksum, load_knowledge
 from bot.knowledge.models import KnowledgeBase, Problem
-from bot.retrieval.embedder import BatchingEncoder, Embedder, load_embedder
+from bot.retrieval.embedder import BatchingEncoder, Embedder, Vectors, load_embedder
 from bot.retrieval.search import Searcher, SearchResult
 from bot.retrieval.store import (
     IndexMeta,
@@ -25,6 +27,16 @@ from bot.retrieval.store import (
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def settle() -> None:
+    """Take everything loaded so far out of the garbage collector's full passes (gc.freeze).
+    The served index, the model and the knowledge live as long as the process (or the build),
+    and a full collection that walks 100 000 chunks' objects holds the GIL and stalls the event
+    loop for tens to hundreds of milliseconds. Frozen objects are still freed when nothing
+    refers to them any more (reference counting): an old build goes after a reindex."""
+    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,9 @@ class SearchService:
         """Rebuild in a worker thread; answers keep coming from the old index meanwhile.
         Concurrent requests queue behind the lock instead of building twice at once."""
         async with self._reindex_lock:
-            return await asyncio.to_thread(self.rebuild, progress)
+            report = await asyncio.to_thread(self.rebuild, progress)
+        settle()
+        return report
 
     # --- questions --------------------------------------------------------------------------
 
@@ -134,9 +148,26 @@ class SearchService:
     ) -> tuple[SearchResult, LoadedIndex]:
         """The result with the build it came from: a rebuild may swap the served index while
         the question is encoded, and the answer must be built from the hits' own build."""
-        searcher = self.searcher  # pin the index for this whole query
-        vector = await self.encoder.encode(question)
-        return searcher.search(question, vector, top_k=top_k, lang=lang), searcher.index
+        return await self.ask_then(question, lambda result, searcher: (result, searcher.index))
+
+    async def ask_then(
+        self,
+        question: str,
+        then: Callable[[SearchResult, Searcher], T],
+        *,
+        top_k: int = 5,
+        lang: str | None = None,
+    ) -> T:
+        """Search `question` and return `then(result, searcher)`. Encoding is micro-batched
+        with other users' questions; the search and `then` run in the encoder's worker thread
+        right after the batch's encode, so the event loop only waits. The searcher is pinned
+        here: a reindex that swaps the served index meanwhile does not mix two builds."""
+        searcher = self.searcher
+
+        def finish(vector: Vectors) -> T:
+            return then(searcher.search(question, vector, top_k=top_k, lang=lang), searcher)
+
+        return await self.encoder.run(question, finish)
 
     async def close(self) -> None:
         await self.encoder.close()

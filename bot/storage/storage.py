@@ -94,12 +94,16 @@ _SUBSCRIPTION_COLUMNS: Final[str] = "id, user_id, chat_id, meeting_id, remind_at
 class Storage:
     """Async façade over the bot's SQLite database.
 
-    A single ``aiosqlite`` connection is shared by all handlers, guarded by an
-    ``asyncio.Lock``: aiosqlite runs each connection on one thread, so
+    One ``aiosqlite`` connection writes, shared by all handlers and guarded by
+    an ``asyncio.Lock``: aiosqlite runs each connection on one thread, so
     interleaving two coroutines' statements on it would mix their
-    transactions. Other *processes* (a second bot instance, an admin CLI) are
-    kept apart by SQLite's own locking, with ``busy_timeout`` making them wait
-    instead of failing at once.
+    transactions. Plain reads (the user lookup every update starts with) go
+    to a second, read-only connection and never wait for that lock: in WAL
+    mode a reader sees the last committed state, so a hundred users asking at
+    once are not looked up one after another behind each other's writes.
+    Other *processes* (a second bot instance, an admin CLI) are kept apart by
+    SQLite's own locking, with ``busy_timeout`` making them wait instead of
+    failing at once.
 
     Obtain instances with :meth:`open`; always :meth:`close` them (or use
     ``async with``), since an unclosed connection leaks a thread.
@@ -110,10 +114,14 @@ class Storage:
     #: a table with a ``user_id`` column without listing it here fails CI.
     FORGET_TABLES: ClassVar[tuple[str, ...]] = ("feedback", "subscriptions", "users")
 
-    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
-        """Use :meth:`open`; this only wires up an already-migrated connection."""
+    def __init__(
+        self, path: Path, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None
+    ) -> None:
+        """Use :meth:`open`; this only wires up already-migrated connections (without a
+        `reader`, reads share the write connection and its lock)."""
         self.path = path
         self._conn: aiosqlite.Connection | None = conn
+        self._reader: aiosqlite.Connection | None = reader
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ life cycle
@@ -131,19 +139,30 @@ class Storage:
             conn = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
+        reader: aiosqlite.Connection | None = None
         try:
             await _configure(conn, path, busy_timeout)
             await _migrate(conn, path)
-        except BaseException:
+            reader = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+            await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException as exc:
+            if reader is not None:
+                await reader.close()
             await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open database {path}: {exc}") from exc
             raise
-        return cls(path, conn)
+        return cls(path, conn, reader)
 
     async def close(self) -> None:
         """Close the connection; calling it again is harmless."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
         async with self._lock:
             try:
                 # Keeps query plans good without a separate maintenance job.
@@ -200,13 +219,23 @@ class Storage:
                 raise
 
     async def _fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        """Read under the lock, so reads never see another task's uncommitted write."""
-        async with self._lock:
-            conn = self._connection()
-            try:
-                rows = await conn.execute_fetchall(sql, tuple(params))
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
+        """Read on the read-only connection: it sees only committed writes, so it needs no
+        lock (and falls back to the write connection under the lock when there is none)."""
+        self._connection()  # closed is closed, for reads too
+        reader = self._reader
+        if reader is None:
+            async with self._lock:
+                try:
+                    rows = await self._connection().execute_fetchall(sql, tuple(params))
+                except sqlite3.Error as exc:
+                    raise self._error(exc) from exc
+            return [tuple(row) for row in rows]
+        try:
+            rows = await reader.execute_fetchall(sql, tuple(params))
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        except ValueError as exc:  # aiosqlite's "no active connection": closed meanwhile
+            raise StorageError(f"database {self.path} is closed") from exc
         return [tuple(row) for row in rows]
 
     @staticmethod

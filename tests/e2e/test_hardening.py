@@ -32,6 +32,7 @@ from bot.retrieval.chunks import Chunk
 from bot.retrieval.embedder import Embedder
 from bot.retrieval.search import SearchResult
 from bot.retrieval.store import BUILDS, current_build, load_index
+from bot.services import answering
 from bot.services.answers import build_answer
 from bot.services.search import SearchService
 from bot.storage import Storage
@@ -273,11 +274,8 @@ async def test_a_user_who_blocked_the_bot_breaks_nothing(
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.5)
     assert [s for s in bot.stub.sent if s.chat_id == 604] == []
-    # The typing indicator (a courtesy, errors ignored) and the answer: both refused, once each.
-    assert sorted((e.method, e.status) for e in bot.stub.api_errors()) == [
-        ("sendChatAction", 403),
-        ("sendMessage", 403),
-    ]
+    # The answer is refused, once (an answer ready within a second needs no typing indicator).
+    assert [(e.method, e.status) for e in bot.stub.api_errors()] == [("sendMessage", 403)]
     handled = [r for r in caplog.records if r.name == "bot.handlers.errors"]
     assert handled
     assert all(r.levelno >= logging.WARNING for r in handled)
@@ -528,7 +526,7 @@ def watch_for_mixed_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
                 mixed.append(f"{result.query!r}: {hit.chunk.id} from another build")
         return build_answer(result, user_id, lang, kb, chunks, **options)
 
-    monkeypatch.setattr(questions, "build_answer", checked)
+    monkeypatch.setattr(answering, "build_answer", checked)
     return mixed
 
 
@@ -589,15 +587,15 @@ async def test_an_answer_never_mixes_two_builds_when_the_swap_lands_mid_question
     bot = tiny_bot
     mixed = watch_for_mixed_builds(monkeypatch)
     search = bot.services.search
-    encode = search.encoder.encode
+    encode = search.embedder.encode_queries
     add_unique_document(bot.settings.knowledge_dir)
 
-    async def encode_then_swap(text: str) -> Any:
-        vector = await encode(text)
-        await asyncio.to_thread(search.rebuild)  # the new build is served from this moment
-        return vector
+    def encode_then_swap(texts: Any) -> Any:
+        vectors = encode(texts)
+        search.rebuild()  # in the encoder's thread: the new build is served from this moment
+        return vectors
 
-    monkeypatch.setattr(search.encoder, "encode", encode_then_swap)
+    monkeypatch.setattr(search.embedder, "encode_queries", encode_then_swap)
     replies = await bot.say(630, "NEO budget", timeout=REBUILD_TIMEOUT)
     assert answered(text_of(replies))
     assert search.searcher.index.meta.documents == 2  # the swap did land
