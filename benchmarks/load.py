@@ -352,8 +352,11 @@ def measure_load(
         f"**What bounds it:** with the shipped limiter {rate:.1f} answers/s; with the limiter "
         f"off {rate_off:.1f} answers/s, against {ceiling_rate:.1f} q/s for the model alone "
         f"(one `encode_queries` call for all {users} questions, in this process just before "
-        f"each round). So the shipped bot is bound by {bound}. One Bot API call per answer: "
-        f"{sum(r.chat_actions for r in shipped + unlimited)} typing actions in all rounds.",
+        f"each round). So the shipped bot is bound by {bound}. Typing actions: "
+        f"{sum(r.chat_actions for r in shipped)} in the shipped rounds (one Bot API call per "
+        f"answer; the limiter drops them while less than half its budget is free), "
+        f"{sum(r.chat_actions for r in unlimited)} without the limiter (for answers not ready "
+        f"within a second).",
         f"Method: `python -m benchmarks.loadbot` (the bot exactly as `brobygger run` builds "
         f"and starts it, plus a 2 ms lag ticker) against tests/telegram_stub.py over HTTP on "
         f"127.0.0.1, in this process (its TDLib HTML checks share the 2 cores with the bot). "

@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.knowledge import load_knowledge
     from bot.retrieval.embedder import load_embedder
     from bot.retrieval.store import build_index
-    from bot.services.search import SearchService
+    from bot.services.search import SearchService, settle
 
     from .common import KNOWLEDGE
 
@@ -275,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             service = SearchService(settings, embedder=embedder)
             service.load(build_if_missing=False)
+            settle()  # as Services.create does in the bot
             for name in SECTIONS:
                 if name not in wanted or (name == "build" and number > 0):
                     continue

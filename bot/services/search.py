@@ -31,11 +31,15 @@ T = TypeVar("T")
 
 
 def settle() -> None:
-    """Take everything loaded so far out of the garbage collector's full passes (gc.freeze).
-    The served index, the model and the knowledge live as long as the process (or the build),
-    and a full collection that walks 100 000 chunks' objects holds the GIL and stalls the event
-    loop for tens to hundreds of milliseconds. Frozen objects are still freed when nothing
-    refers to them any more (reference counting): an old build goes after a reindex."""
+    """Collect what is garbage now, then take everything still alive out of the garbage
+    collector's full passes (gc.freeze). The served index, the model and the knowledge live as
+    long as the process (or the build), and a full collection that walks 100 000 chunks'
+    objects holds the GIL and stalls the event loop for tens to hundreds of milliseconds.
+    Unfrozen first, so what a reindex replaced (a searcher holds reference cycles) is collected
+    rather than kept for good; that one collection is the only pause, at start-up or right
+    after a reindex."""
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
 
 
