@@ -256,16 +256,15 @@ class Searcher:
         config: SearchConfig | None = None,
     ) -> SearchResult:
         config = config or self.config
-        lang = lang or detect_language(query)
+        written_in = detect_language(query)  # the reply language may be the reader's instead
+        lang = lang or written_in
         analysed = self.analyser(config).analyse(query)
         names = self.vocabulary.names_in(analysed.words)
         lexical = self.lexical_scores(analysed.words + tuple(names) * (config.name_boost - 1))
         cosine = self.dense_scores(vector)
         dense = cosine
         if config.language_centering:
-            dense = self.centroids.centred(
-                cosine, vector, detect_language(query), config.language_centering
-            )
+            dense = self.centroids.centred(cosine, vector, written_in, config.language_centering)
         if config.prf_passages and config.prf_weight:
             lexical = lexical + config.prf_weight * self._bm25(
                 self._feedback_terms(dense, analysed.words, config)
